@@ -1,0 +1,108 @@
+"""The FSDL-style JSON experiment config, validated before any pipeline component runs.
+
+Example: {"dataset": "EmnistDataset", "dataset_args": {"subsample_fraction": 0.25},
+"model": "CharacterModel", "network": "mlp", "network_args": {"num_layers": 8},
+"train_args": {"epochs": 2, "batch_size": 256}}
+
+Every error names the offending key, so a typo never reaches the Trainer as a silent default.
+"""
+
+import dataclasses
+import inspect
+import json
+from typing import Any
+
+from trainer.networks import NETWORKS
+
+
+class ConfigError(ValueError):
+    """An experiment config that cannot be run; the message names the key."""
+
+
+# Allowed arguments of each section, with their defaults (whose types are the allowed types).
+DATASET_ARGS = {"EmnistDataset": {"subsample_fraction": 1.0, "balance": False}}
+TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3}
+MODEL_DATASETS = {"CharacterModel": "EmnistDataset"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    dataset: str
+    model: str
+    network: str
+    dataset_args: dict
+    network_args: dict
+    train_args: dict
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"experiment config is not valid JSON: {e}") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> "ExperimentConfig":
+        if not isinstance(raw, dict):
+            raise ConfigError(f"experiment config must be a JSON object, got {type(raw).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - fields)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(fields)}")
+        model = _choice(raw, "model", MODEL_DATASETS, "CharacterModel")
+        dataset = _choice(raw, "dataset", DATASET_ARGS, MODEL_DATASETS[model])
+        if dataset != MODEL_DATASETS[model]:
+            raise ConfigError(f"dataset: model {model} trains on {MODEL_DATASETS[model]}, not {dataset}")
+        network = _choice(raw, "network", NETWORKS, "mlp")
+        dataset_args = _args(raw, "dataset_args", DATASET_ARGS[dataset])
+        fraction = dataset_args["subsample_fraction"]
+        if not 0 < fraction <= 1:
+            raise ConfigError(f"dataset_args.subsample_fraction must be in (0, 1], got {fraction}")
+        train_args = _args(raw, "train_args", TRAIN_ARGS)
+        for key in train_args:
+            if train_args[key] <= 0:
+                raise ConfigError(f"train_args.{key} must be positive, got {train_args[key]}")
+        return cls(
+            dataset=dataset,
+            model=model,
+            network=network,
+            dataset_args=dataset_args,
+            network_args=_args(raw, "network_args", network_defaults(network)),
+            train_args=train_args,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def network_defaults(name: str) -> dict:
+    """The tunable keyword arguments of a network builder and their defaults."""
+    params = inspect.signature(NETWORKS[name]).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _choice(raw: dict, key: str, allowed: dict, default: str) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ConfigError(f"{key}: unknown value {value!r}; choose one of {sorted(allowed)}")
+    return value
+
+
+def _args(raw: dict, key: str, defaults: dict) -> dict:
+    """Merges `raw[key]` over `defaults`, rejecting unknown names and values of the wrong type."""
+    given = raw.get(key) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"{key} must be a JSON object, got {type(given).__name__}")
+    merged = dict(defaults)
+    for name, value in given.items():
+        if name not in defaults:
+            raise ConfigError(f"{key}.{name}: unknown argument; allowed: {sorted(defaults)}")
+        expected = type(defaults[name])
+        accepted = (int, float) if expected is float else (expected,)
+        if isinstance(value, bool) != (expected is bool) or not isinstance(value, accepted):
+            raise ConfigError(
+                f"{key}.{name}: expected {expected.__name__}, got {type(value).__name__} ({value!r})"
+            )
+        merged[name] = expected(value)
+    return merged
