@@ -1,0 +1,39 @@
+# One command sets up and runs each job on a fresh machine (pyenv's Python 3.10, package registries).
+#   make run   - set up, then run the character pipeline on the embedded sample and push the model
+#   make test  - set up, then run the test suite
+PYTHON ?= python3.10
+UV_VERSION := 0.9.30
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(PYTHON) -m uv
+EXPERIMENT ?= {"dataset": "EmnistDataset", "model": "CharacterModel", "network": "lenet", "train_args": {"epochs": 8}}
+export PYTHONWARNINGS ?= ignore
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test benchmark kubeflow-spec clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+run: setup
+	$(PY) -m training.run_experiment '$(EXPERIMENT)' --save
+
+test: setup
+	$(PY) -m pytest -q
+
+benchmark: setup
+	$(PY) -m benchmarks.emnist_benchmark
+
+kubeflow-spec: setup
+	$(PY) -m kubeflow.runner '$(EXPERIMENT)' --output kubeflow/character_pipeline.yaml \
+		--pipeline-root gs://YOUR_BUCKET/tfx --examples-dir gs://YOUR_BUCKET/emnist-tfrecords \
+		--serving-dir gs://YOUR_BUCKET/serving/characters
+
+clean:
+	rm -rf artifacts
