@@ -12,7 +12,7 @@ import os
 from tfx import v1 as tfx
 
 from pipeline.pipeline import create_pipeline
-from training.config import ExperimentConfig
+from training.config import ConfigError, ExperimentConfig
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
 PIPELINE_NAME = "text-recognizer-characters"
@@ -60,8 +60,12 @@ def main(argv=None) -> None:
     parser.add_argument("--min-accuracy", type=float, default=0.5)
     parser.add_argument("--max-accuracy-drop", type=float, default=0.01)
     args = parser.parse_args(argv)
+    try:
+        config = ExperimentConfig.from_json(args.experiment_config)
+    except ConfigError as e:
+        parser.error(str(e))
     path = compile_pipeline(
-        ExperimentConfig.from_json(args.experiment_config),
+        config,
         args.output,
         args.pipeline_root,
         args.examples_dir,

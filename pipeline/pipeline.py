@@ -8,6 +8,7 @@ from typing import Optional
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components.pusher import Pusher
 from components.anomalies_gate import AnomaliesGate
 from data.features import CHARACTER_KEY, EVAL_SPLIT, LABEL_KEY, TRAIN_SPLIT
 from trainer.export import EXAMPLES_SIGNATURE
@@ -69,7 +70,8 @@ def create_pipeline(
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomaliesGate
-    -> Transform -> Trainer -> Evaluator (against the latest blessed model) [-> Pusher].
+    -> Transform -> Trainer -> Evaluator (against the latest blessed model) [-> Pusher, which
+    skips a model that is already the newest pushed version].
 
     `examples_dir` holds `train/` and `eval/` TFRecords of tf.Example. Without
     `serving_model_dir` there is no Pusher: the model is trained and evaluated only.
@@ -126,7 +128,7 @@ def create_pipeline(
     ]
     if serving_model_dir:
         components.append(
-            tfx.components.Pusher(
+            Pusher(
                 model=trainer.outputs["model"],
                 model_blessing=evaluator.outputs["blessing"],
                 push_destination=tfx.proto.PushDestination(

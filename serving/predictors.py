@@ -60,7 +60,8 @@ def _encode_array(array: np.ndarray) -> bytes:
     if array.ndim != 2 or min(array.shape) == 0:
         raise PredictionError(f"image array must be 2-D grayscale (H, W), got shape {array.shape}")
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
+        in_range = np.issubdtype(array.dtype, np.floating) and ((array >= 0) & (array <= 1)).all()
+        if not in_range:
             raise PredictionError(
                 f"image array must be uint8, or float in [0, 1]; got {array.dtype} "
                 f"in [{array.min()}, {array.max()}]"

@@ -10,6 +10,7 @@ Every error names the offending key, so a typo never reaches the Trainer as a si
 import dataclasses
 import inspect
 import json
+import math
 from typing import Any
 
 from trainer.networks import NETWORKS
@@ -60,9 +61,6 @@ class ExperimentConfig:
         if not 0 < fraction <= 1:
             raise ConfigError(f"dataset_args.subsample_fraction must be in (0, 1], got {fraction}")
         train_args = _args(raw, "train_args", TRAIN_ARGS)
-        for key in train_args:
-            if train_args[key] <= 0:
-                raise ConfigError(f"train_args.{key} must be positive, got {train_args[key]}")
         return cls(
             dataset=dataset,
             model=model,
@@ -91,7 +89,8 @@ def _choice(raw: dict, key: str, allowed: dict, default: str) -> str:
 
 def _args(raw: dict, key: str, defaults: dict) -> dict:
     """Merges `raw[key]` over `defaults`, rejecting unknown names and values of the wrong type."""
-    given = raw.get(key) or {}
+    given = raw.get(key)
+    given = {} if given is None else given
     if not isinstance(given, dict):
         raise ConfigError(f"{key} must be a JSON object, got {type(given).__name__}")
     merged = dict(defaults)
@@ -104,5 +103,18 @@ def _args(raw: dict, key: str, defaults: dict) -> dict:
             raise ConfigError(
                 f"{key}.{name}: expected {expected.__name__}, got {type(value).__name__} ({value!r})"
             )
+        if expected in (int, float) and not _in_bounds(name, value):
+            raise ConfigError(f"{key}.{name}: {value!r} is out of range ({_BOUNDS_TEXT})")
         merged[name] = expected(value)
     return merged
+
+
+_BOUNDS_TEXT = "dropout must be in [0, 1), other numbers finite and at least 1 if whole, > 0 if not"
+
+
+def _in_bounds(name: str, value) -> bool:
+    if not math.isfinite(value):
+        return False
+    if name == "dropout":
+        return 0 <= value < 1
+    return value >= 1 if isinstance(value, int) else value > 0

@@ -1,0 +1,53 @@
+"""The same pipeline definition compiles with KubeflowV2DagRunner to a KFP IR spec."""
+
+import pytest
+import yaml
+
+from kubeflow.runner import compile_pipeline, main
+from training.config import ExperimentConfig
+
+COMPONENTS = [
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "Pusher",
+]
+
+
+def test_compiled_spec_names_every_component_and_its_image(tmp_path):
+    output = tmp_path / "pipeline.yaml"
+    compile_pipeline(
+        ExperimentConfig.from_dict({"network": "lenet"}),
+        str(output),
+        pipeline_root="gs://bucket/root",
+        examples_dir="gs://bucket/examples",
+        serving_model_dir="gs://bucket/serving/characters",
+        image="registry.example/text-recognizer:test",
+    )
+    spec = yaml.safe_load(output.read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    executors = spec["deploymentSpec"]["executors"]
+    for component in COMPONENTS:
+        assert component in tasks, component
+        label = spec["components"][tasks[component]["componentRef"]["name"]]["executorLabel"]
+        assert executors[label]["container"]["image"] == "registry.example/text-recognizer:test"
+    assert any(t.startswith("latest_blessed_model_resolver") for t in tasks)
+    pusher = spec["components"]["Pusher"]["executorLabel"]
+    assert "components.pusher.Executor" in executors[pusher]["container"]["args"]
+    trainer_config = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+    assert "lenet" in str(trainer_config["custom_config"])
+
+
+def test_cli_rejects_a_bad_config_before_compiling(tmp_path, capsys):
+    output = tmp_path / "pipeline.yaml"
+    with pytest.raises(SystemExit) as exited:
+        main(['{"network": "resnet"}', "--output", str(output), "--pipeline-root", "r",
+              "--examples-dir", "e", "--serving-dir", "s"])
+    assert exited.value.code == 2
+    assert "network: unknown value 'resnet'" in capsys.readouterr().err
+    assert not output.exists()
