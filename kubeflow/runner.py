@@ -15,6 +15,8 @@ from pipeline.pipeline import create_pipeline
 from training.config import ConfigError, ExperimentConfig
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
+# Where kubeflow/Dockerfile puts the curated schemas; the spec must name a path inside the image.
+IMAGE_SCHEMA_FILE = "/pipeline/schemas/emnist/schema.pbtxt"
 PIPELINE_NAME = "text-recognizer-characters"
 
 
@@ -25,6 +27,7 @@ def compile_pipeline(
     examples_dir: str,
     serving_model_dir: str,
     image: str = DEFAULT_IMAGE,
+    schema_file: str = IMAGE_SCHEMA_FILE,
     min_accuracy: float = 0.5,
     max_accuracy_drop: float = 0.01,
 ) -> str:
@@ -34,6 +37,7 @@ def compile_pipeline(
         pipeline_root=pipeline_root,
         examples_dir=examples_dir,
         experiment_json=config.to_json(),
+        schema_file=schema_file,
         serving_model_dir=serving_model_dir,
         min_accuracy=min_accuracy,
         max_accuracy_drop=max_accuracy_drop,
@@ -57,6 +61,7 @@ def main(argv=None) -> None:
     parser.add_argument("--examples-dir", required=True, help="dir with train/ and eval/ TFRecords")
     parser.add_argument("--serving-dir", required=True, help="where Pusher writes <version>/")
     parser.add_argument("--image", default=DEFAULT_IMAGE)
+    parser.add_argument("--schema-file", default=IMAGE_SCHEMA_FILE, help="path inside the image")
     parser.add_argument("--min-accuracy", type=float, default=0.5)
     parser.add_argument("--max-accuracy-drop", type=float, default=0.01)
     args = parser.parse_args(argv)
@@ -71,6 +76,7 @@ def main(argv=None) -> None:
         args.examples_dir,
         args.serving_dir,
         args.image,
+        args.schema_file,
         args.min_accuracy,
         args.max_accuracy_drop,
     )

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from kubeflow.runner import compile_pipeline, main
+from kubeflow.runner import IMAGE_SCHEMA_FILE, compile_pipeline, main
 from training.config import ExperimentConfig
 
 COMPONENTS = [
@@ -39,6 +39,8 @@ def test_compiled_spec_names_every_component_and_its_image(tmp_path):
     assert any(t.startswith("latest_blessed_model_resolver") for t in tasks)
     pusher = spec["components"]["Pusher"]["executorLabel"]
     assert "components.pusher.Executor" in executors[pusher]["container"]["args"]
+    schema_file = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]
+    assert IMAGE_SCHEMA_FILE in str(schema_file)
     trainer_config = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
     assert "lenet" in str(trainer_config["custom_config"])
 
