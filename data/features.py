@@ -9,3 +9,8 @@ CHARACTER_KEY = "character"  # the class as UTF-8 text, for humans and for slici
 
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
+
+# Line examples (EMNIST lines): the text to draw and a per-line seed; Transform draws the image.
+TEXT_KEY = "text"  # UTF-8 line transcription, only characters of data.vocabulary.LINE_CHARACTERS
+SEED_KEY = "seed"  # int64 seed: the same seed draws the same glyphs and overlaps
+LENGTH_KEY = "length"  # int64 number of characters, for slicing metrics by line length
