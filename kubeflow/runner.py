@@ -12,6 +12,7 @@ import os
 from tfx import v1 as tfx
 
 from pipeline.pipeline import create_pipeline
+from pipeline.tasks import characters_task
 from training.config import ConfigError, ExperimentConfig
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
@@ -37,10 +38,8 @@ def compile_pipeline(
         pipeline_root=pipeline_root,
         examples_dir=examples_dir,
         experiment_json=config.to_json(),
-        schema_file=schema_file,
+        task=characters_task(min_accuracy, max_accuracy_drop, schema_file),
         serving_model_dir=serving_model_dir,
-        min_accuracy=min_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

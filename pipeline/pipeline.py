@@ -1,59 +1,17 @@
-"""The character pipeline's DAG. It only assembles components; the code they run lives in
+"""The pipeline's DAG. It only assembles components; the code they run lives in
 `transform/`, `trainer/` and `components/`, and runners (`training/`, `kubeflow/`) execute it.
 """
 
-import os
 from typing import Optional
 
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.pusher import Pusher
 from components.anomalies_gate import AnomaliesGate
-from data.features import CHARACTER_KEY, EVAL_SPLIT, LABEL_KEY, TRAIN_SPLIT
-from trainer.export import EXAMPLES_SIGNATURE
+from data.features import EVAL_SPLIT, TRAIN_SPLIT
+from pipeline.tasks import Task
 
-PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas")
-
-
-def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Accuracy overall and per character; blessing needs `min_accuracy` and, once a model was
-    blessed before, an accuracy no more than `max_accuracy_drop` below that baseline's."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_accuracy_drop},
-        ),
-    )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=EXAMPLES_SIGNATURE,
-                label_key=LABEL_KEY,
-                prediction_key="probabilities",
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[CHARACTER_KEY])],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy",
-                        # The gate looks at the overall slice; per-character figures are reported.
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
-                            )
-                        ],
-                    ),
-                ]
-            )
-        ],
-    )
 
 
 def create_pipeline(
@@ -61,10 +19,8 @@ def create_pipeline(
     pipeline_root: str,
     examples_dir: str,
     experiment_json: str,
-    schema_file: str = os.path.join(SCHEMA_DIR, "emnist", "schema.pbtxt"),
+    task: Task,
     serving_model_dir: Optional[str] = None,
-    min_accuracy: float = 0.5,
-    max_accuracy_drop: float = 0.01,
     metadata_path: Optional[str] = None,
     beam_pipeline_args: Optional[list] = None,
     enable_cache: bool = True,
@@ -86,7 +42,7 @@ def create_pipeline(
         ),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=task.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -94,7 +50,8 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
+        preprocessing_fn=task.preprocessing_fn,
+        custom_config=task.transform_config,
     )
     transform.add_upstream_node(anomalies_gate)
     trainer = tfx.components.Trainer(
@@ -110,10 +67,14 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=(
+            transform.outputs["transformed_examples"]
+            if task.evaluate_transformed
+            else example_gen.outputs["examples"]
+        ),
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(min_accuracy, max_accuracy_drop),
+        eval_config=task.eval_config,
     )
     components = [
         example_gen,

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from training import config as config_module
 from training.config import ConfigError, ExperimentConfig
 
 SEED_CONFIG = '{"dataset": "EmnistDataset", "model": "CharacterModel", "network": "mlp", "train_args": {"batch_size": 256}}'
@@ -69,7 +68,8 @@ def test_to_json_round_trips():
     "raw, key",
     [
         ({"network": "resnet"}, "network"),
-        ({"model": "LineModel"}, "model"),
+        ({"model": "WordModel"}, "model"),
+        ({"model": "LineModelCtc", "network": "lenet"}, "network"),
         ({"dataset": "IamLinesDataset"}, "dataset"),
         ({"netwrok": "mlp"}, "netwrok"),
         ({"network_args": {"num_layer": 8}}, "network_args.num_layer"),
@@ -116,11 +116,9 @@ def test_non_object_json_is_a_config_error(text):
         ExperimentConfig.from_json(text)
 
 
-def test_dataset_model_mismatch_is_rejected(monkeypatch):
-    # Only one model/dataset pair ships today; register a second dataset to reach the check.
-    monkeypatch.setitem(config_module.DATASET_ARGS, "IamLinesDataset", {"subsample_fraction": 1.0})
+def test_dataset_model_mismatch_is_rejected():
     with pytest.raises(ConfigError, match=r"dataset: model CharacterModel trains on EmnistDataset"):
-        ExperimentConfig.from_dict({"dataset": "IamLinesDataset", "model": "CharacterModel"})
+        ExperimentConfig.from_dict({"dataset": "EmnistLinesDataset", "model": "CharacterModel"})
 
 
 def test_config_error_is_a_value_error():

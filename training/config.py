@@ -21,9 +21,25 @@ class ConfigError(ValueError):
 
 
 # Allowed arguments of each section, with their defaults (whose types are the allowed types).
-DATASET_ARGS = {"EmnistDataset": {"subsample_fraction": 1.0, "balance": False}}
+DATASET_ARGS = {
+    "EmnistDataset": {"subsample_fraction": 1.0, "balance": False},
+    "EmnistLinesDataset": {
+        "max_length": 34,
+        "min_overlap": 0.0,
+        "max_overlap": 0.33,
+        "num_train": 10000,
+        "num_eval": 1000,
+        "resample_every_epoch": False,
+    },
+}
 TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3}
-MODEL_DATASETS = {"CharacterModel": "EmnistDataset"}
+# Each model: the dataset it trains on and the networks it can drive (the first is the default).
+MODELS = {
+    "CharacterModel": ("EmnistDataset", ("mlp", "lenet")),
+    "LineModel": ("EmnistLinesDataset", ("line_cnn_all_conv",)),
+    "LineModelCtc": ("EmnistLinesDataset", ("line_lstm_ctc",)),
+    "LineModelAttention": ("EmnistLinesDataset", ("line_attention",)),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +67,19 @@ class ExperimentConfig:
         unknown = sorted(set(raw) - fields)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(fields)}")
-        model = _choice(raw, "model", MODEL_DATASETS, "CharacterModel")
-        dataset = _choice(raw, "dataset", DATASET_ARGS, MODEL_DATASETS[model])
-        if dataset != MODEL_DATASETS[model]:
-            raise ConfigError(f"dataset: model {model} trains on {MODEL_DATASETS[model]}, not {dataset}")
-        network = _choice(raw, "network", NETWORKS, "mlp")
+        model = _choice(raw, "model", MODELS, "CharacterModel")
+        model_dataset, model_networks = MODELS[model]
+        dataset = _choice(raw, "dataset", DATASET_ARGS, model_dataset)
+        if dataset != model_dataset:
+            raise ConfigError(f"dataset: model {model} trains on {model_dataset}, not {dataset}")
+        network = _choice(raw, "network", NETWORKS, model_networks[0])
+        if network not in model_networks:
+            raise ConfigError(f"network: model {model} drives {list(model_networks)}, not {network}")
         dataset_args = _args(raw, "dataset_args", DATASET_ARGS[dataset])
-        fraction = dataset_args["subsample_fraction"]
-        if not 0 < fraction <= 1:
-            raise ConfigError(f"dataset_args.subsample_fraction must be in (0, 1], got {fraction}")
+        if dataset_args.get("subsample_fraction", 1) > 1:
+            raise ConfigError("dataset_args.subsample_fraction must be in (0, 1]")
+        if dataset_args.get("min_overlap", 0) > dataset_args.get("max_overlap", 0):
+            raise ConfigError("dataset_args.min_overlap must not exceed max_overlap")
         train_args = _args(raw, "train_args", TRAIN_ARGS)
         return cls(
             dataset=dataset,
@@ -109,12 +129,13 @@ def _args(raw: dict, key: str, defaults: dict) -> dict:
     return merged
 
 
-_BOUNDS_TEXT = "dropout must be in [0, 1), other numbers finite and at least 1 if whole, > 0 if not"
+FRACTIONS = ("dropout", "min_overlap", "max_overlap")
+_BOUNDS_TEXT = f"{', '.join(FRACTIONS)} in [0, 1); other numbers finite, whole ones >= 1, others > 0"
 
 
 def _in_bounds(name: str, value) -> bool:
     if not math.isfinite(value):
         return False
-    if name == "dropout":
+    if name in FRACTIONS:
         return 0 <= value < 1
     return value >= 1 if isinstance(value, int) else value > 0

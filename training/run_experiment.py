@@ -20,6 +20,7 @@ from data.errors import DatasetError
 from data.features import EVAL_SPLIT
 from data.tfrecords import read_split
 from pipeline.pipeline import create_pipeline
+from pipeline.tasks import characters_task
 from serving.predictors import CharacterPredictor
 from training.config import ConfigError, ExperimentConfig
 from training.examples import prepare_examples
@@ -63,9 +64,8 @@ def run(args: argparse.Namespace) -> dict:
         pipeline_root=str(root / "pipelines" / PIPELINE_NAME),
         examples_dir=str(examples_dir),
         experiment_json=config.to_json(),
+        task=characters_task(args.min_accuracy, args.max_accuracy_drop),
         serving_model_dir=str(root / "serving" / MODEL_NAME) if args.save else None,
-        min_accuracy=args.min_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop,
         metadata_path=metadata_path,
         beam_pipeline_args=args.beam_arg or DEFAULT_BEAM_ARGS,
     )

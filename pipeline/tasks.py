@@ -1,0 +1,71 @@
+"""What differs between the pipelines built from `pipeline.create_pipeline`: the curated schema,
+the preprocessing function, how models are evaluated and gated, and on which examples.
+
+Characters are evaluated on the raw examples, through the model's `from_examples` signature.
+Line images only exist after Transform draws them, so line models are evaluated on Transform's
+output.
+"""
+
+import dataclasses
+import os
+
+import tensorflow_model_analysis as tfma
+
+from data.features import CHARACTER_KEY, LABEL_KEY
+from trainer.export import EXAMPLES_SIGNATURE
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    schema_file: str
+    preprocessing_fn: str  # dotted path, imported by the Transform executor
+    eval_config: tfma.EvalConfig
+    evaluate_transformed: bool = False
+    transform_config: dict = dataclasses.field(default_factory=dict)
+
+
+def _overall_only(threshold: tfma.MetricThreshold) -> list:
+    """Thresholds for the overall slice only (a plain `threshold` would gate every slice)."""
+    return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+def characters_task(
+    min_accuracy: float, max_accuracy_drop: float, schema_file: str = ""
+) -> Task:
+    """Accuracy overall and per character; blessing needs `min_accuracy` and, once a model was
+    blessed before, an accuracy no more than `max_accuracy_drop` below that baseline's."""
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_drop},
+        ),
+    )
+    eval_config = tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=EXAMPLES_SIGNATURE,
+                label_key=LABEL_KEY,
+                prediction_key="probabilities",
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[CHARACTER_KEY])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        per_slice_thresholds=_overall_only(threshold),
+                    ),
+                ]
+            )
+        ],
+    )
+    return Task(
+        schema_file=schema_file or os.path.join(SCHEMA_DIR, "emnist", "schema.pbtxt"),
+        preprocessing_fn="transform.preprocessing.preprocessing_fn",
+        eval_config=eval_config,
+    )

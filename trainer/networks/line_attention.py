@@ -1,0 +1,83 @@
+"""Encoder-decoder with attention (the seed's TODO): a CNN reads the line into a sequence of
+column features; a Transformer decoder writes the text one character at a time, attending to it.
+
+Training uses teacher forcing: the decoder sees the true previous characters (`decoder_tokens`,
+the label shifted right behind a start token). Reading uses `greedy_decode`.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def line_attention(
+    input_shape: tuple,
+    num_classes: int,
+    output_length: int,
+    model_dim: int = 128,
+    num_heads: int = 4,
+    num_layers: int = 2,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """Inputs `image` and `decoder_tokens` [batch, output_length] (the start token is
+    `num_classes`); output: probabilities [batch, output_length, num_classes]."""
+    image = keras.Input(shape=input_shape, name="image")
+    x = image
+    for filters in (32, 64, model_dim):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D(2)(x)
+    # [B, 3, W/8, D] -> one feature vector per column group
+    x = keras.layers.Permute((2, 1, 3))(x)
+    x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
+    memory = keras.layers.Dense(model_dim)(x)
+    memory = PositionEmbedding(name="memory_positions")(memory)
+
+    tokens = keras.Input(shape=(output_length,), dtype="int32", name="decoder_tokens")
+    y = keras.layers.Embedding(num_classes + 1, model_dim)(tokens)
+    y = PositionEmbedding(name="token_positions")(y)
+    for _ in range(num_layers):
+        y = _decoder_block(y, memory, model_dim, num_heads, dropout)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(y)
+    return keras.Model([image, tokens], outputs, name="line_attention")
+
+
+def _decoder_block(y, memory, model_dim: int, num_heads: int, dropout: float):
+    attend = keras.layers.MultiHeadAttention(num_heads, model_dim // num_heads, dropout=dropout)
+    y = keras.layers.LayerNormalization()(y + attend(y, y, use_causal_mask=True))
+    cross = keras.layers.MultiHeadAttention(num_heads, model_dim // num_heads, dropout=dropout)
+    y = keras.layers.LayerNormalization()(y + cross(y, memory))
+    feed_forward = keras.Sequential(
+        [keras.layers.Dense(model_dim * 2, activation="relu"), keras.layers.Dense(model_dim),
+         keras.layers.Dropout(dropout)]
+    )
+    return keras.layers.LayerNormalization()(y + feed_forward(y))
+
+
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned embedding of each position to a [batch, length, dim] sequence."""
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(shape=tuple(input_shape[1:]), initializer="zeros")
+
+    def call(self, x):
+        return x + self.positions
+
+
+def decoder_inputs(labels: tf.Tensor, start_token: int) -> tf.Tensor:
+    """Teacher forcing input: the labels shifted right behind the start token."""
+    start = tf.fill([tf.shape(labels)[0], 1], tf.cast(start_token, labels.dtype))
+    return tf.cast(tf.concat([start, labels[:, :-1]], axis=1), tf.int32)
+
+
+def greedy_decode(model: keras.Model, images: tf.Tensor, output_length: int, start_token: int):
+    """Probabilities [batch, output_length, classes] of reading `images` one character at a time,
+    each step feeding back the most likely previous characters."""
+    batch = tf.shape(images)[0]
+    tokens = tf.fill([batch, output_length], start_token)
+    probabilities = tf.zeros([batch, output_length, start_token])
+    for step in range(output_length):
+        probabilities = model({"image": images, "decoder_tokens": tokens}, training=False)
+        if step + 1 < output_length:
+            chosen = tf.argmax(probabilities[:, step], axis=-1, output_type=tf.int32)
+            position = tf.one_hot(step + 1, output_length, dtype=tf.int32)
+            tokens = tokens * (1 - position) + chosen[:, None] * position
+    return probabilities
