@@ -12,12 +12,16 @@ from data.features import IMAGE_KEY, LABEL_KEY
 IMAGE_SIZE = 28
 
 
-def decode_images(image_bytes: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
-    """Decodes a batch of PNG/JPEG/GIF/BMP bytes to float32 [batch, size, size, 1] in [0, 1].
+def decode_images(
+    image_bytes: tf.Tensor, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, left_align=False
+) -> tf.Tensor:
+    """Decodes a batch of PNG/JPEG/GIF/BMP bytes to float32 [batch, height, width, 1] in [0, 1].
 
-    Images are converted to one channel (transparency composited over white) and scaled to fit `size` x `size` keeping their aspect
-    ratio (black padding). Like EMNIST, the model expects light ink on a dark background: an image
-    whose mean intensity is above one half (dark ink on paper) is inverted first.
+    Images are converted to one channel (transparency composited over white) and scaled to fit
+    `height` x `width` keeping their aspect ratio, centred (characters) or left-aligned (lines,
+    which are read from the left), with black padding. Like EMNIST, the models expect light ink on
+    a dark background: an image whose mean intensity is above one half (dark ink on paper) is
+    inverted first.
     """
 
     def decode_one(encoded: tf.Tensor) -> tf.Tensor:
@@ -34,14 +38,25 @@ def decode_images(image_bytes: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
         )
         gray = alpha * gray + (1.0 - alpha)
         gray = tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
-        return tf.image.resize_with_pad(gray, size, size)
+        return _fit(gray, height, width, left_align)
 
     images = tf.map_fn(
         decode_one,
         tf.reshape(image_bytes, [-1]),
-        fn_output_signature=tf.TensorSpec([size, size, 1], tf.float32),
+        fn_output_signature=tf.TensorSpec([height, width, 1], tf.float32),
     )
     return tf.clip_by_value(images, 0.0, 1.0)
+
+
+def _fit(image: tf.Tensor, height: int, width: int, left_align: bool) -> tf.Tensor:
+    """Scales `image` to fit the frame keeping its aspect ratio, then pads it with black."""
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.minimum(height / size[0], width / size[1])
+    new_size = tf.maximum(tf.cast(tf.round(size * scale), tf.int32), 1)
+    resized = tf.image.resize(image, new_size, antialias=True)
+    top = (height - new_size[0]) // 2
+    left = 0 if left_align else (width - new_size[1]) // 2
+    return tf.image.pad_to_bounding_box(resized, top, left, height, width)
 
 
 def preprocessing_fn(inputs: dict) -> dict:
