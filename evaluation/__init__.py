@@ -1,0 +1,1 @@
+"""Text-recognition metrics: plain-Python error rates, and the TFMA metrics the Evaluator runs."""
