@@ -14,3 +14,4 @@ EVAL_SPLIT = "eval"
 TEXT_KEY = "text"  # UTF-8 line transcription, only characters of data.vocabulary.LINE_CHARACTERS
 SEED_KEY = "seed"  # int64 seed: the same seed draws the same glyphs and overlaps
 LENGTH_KEY = "length"  # int64 number of characters, for slicing metrics by line length
+GLYPH_SET_KEY = "glyph_set"  # int64: which glyph bank draws the line (0: train glyphs, 1: test)

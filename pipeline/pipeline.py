@@ -59,7 +59,8 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config={"experiment": experiment_json},
+        # The Trainer can draw lines too (fresh ones every epoch), with Transform's settings.
+        custom_config={"experiment": experiment_json, **task.transform_config},
     )
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

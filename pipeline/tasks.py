@@ -11,7 +11,8 @@ import os
 
 import tensorflow_model_analysis as tfma
 
-from data.features import CHARACTER_KEY, LABEL_KEY
+from data.features import CHARACTER_KEY, LABEL_KEY, LENGTH_KEY
+from evaluation.tfma_metrics import line_metric_configs
 from trainer.export import EXAMPLES_SIGNATURE
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
@@ -68,4 +69,29 @@ def characters_task(
         schema_file=schema_file or os.path.join(SCHEMA_DIR, "emnist", "schema.pbtxt"),
         preprocessing_fn="transform.preprocessing.preprocessing_fn",
         eval_config=eval_config,
+    )
+
+
+def lines_task(
+    glyph_banks: list, dataset_args: dict, max_cer: float, max_cer_increase: float
+) -> Task:
+    """Lines drawn by Transform from `glyph_banks` ([train bank, test bank] paths); CER, WER and
+    exact-line accuracy overall and by line length; blessing needs a CER of at most `max_cer`
+    and, once a model was blessed before, at most `max_cer_increase` above that baseline's."""
+    eval_config = tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=EXAMPLES_SIGNATURE, label_key=LABEL_KEY, prediction_key="decoded"
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LENGTH_KEY])],
+        metrics_specs=[tfma.MetricsSpec(metrics=line_metric_configs(max_cer, max_cer_increase))],
+    )
+    synthesis = {k: dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
+    return Task(
+        schema_file=os.path.join(SCHEMA_DIR, "emnist_lines", "schema.pbtxt"),
+        preprocessing_fn="transform.line_preprocessing.preprocessing_fn",
+        eval_config=eval_config,
+        evaluate_transformed=True,
+        transform_config={"glyph_banks": list(glyph_banks), **synthesis},
     )

@@ -72,21 +72,35 @@ def _encode_array(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class CharacterPredictor:
-    """Reads single handwritten characters with a pushed character model."""
+class _Predictor:
+    """Reads images with a pushed model's `serving_default` signature."""
+
+    OUTPUT = ""  # the signature's text output
 
     def __init__(self, model_dir: Union[str, Path]):
         self.model_dir = resolve_model_dir(model_dir)
         self._serve = tf.saved_model.load(str(self.model_dir)).signatures[SERVING_SIGNATURE]
 
     def predict(self, image: ImageInput) -> tuple:
-        """(character, confidence) for one image."""
+        """(text, confidence) for one image."""
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: list) -> list:
-        """[(character, confidence), ...] for several images, in one model call."""
+        """[(text, confidence), ...] for several images, in one model call."""
         encoded = tf.constant([encode_image(image) for image in images])
         outputs = self._serve(**{IMAGE_BYTES_INPUT: encoded})
-        characters = outputs["character"].numpy()
+        texts = outputs[self.OUTPUT].numpy()
         confidences = outputs["confidence"].numpy()
-        return [(c.decode("utf-8"), float(p)) for c, p in zip(characters, confidences)]
+        return [(t.decode("utf-8"), float(p)) for t, p in zip(texts, confidences)]
+
+
+class CharacterPredictor(_Predictor):
+    """Reads single handwritten characters with a pushed character model."""
+
+    OUTPUT = "character"
+
+
+class LinePredictor(_Predictor):
+    """Reads lines of handwriting (any width) with a pushed line model."""
+
+    OUTPUT = "text"

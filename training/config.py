@@ -2,7 +2,7 @@
 
 Example: {"dataset": "EmnistDataset", "dataset_args": {"subsample_fraction": 0.25},
 "model": "CharacterModel", "network": "mlp", "network_args": {"num_layers": 8},
-"train_args": {"epochs": 2, "batch_size": 256}}
+"train_args": {"epochs": 2, "batch_size": 256}}; line models also take "model_args".
 
 Every error names the offending key, so a typo never reaches the Trainer as a silent default.
 """
@@ -13,7 +13,10 @@ import json
 import math
 from typing import Any
 
+from data.vocabulary import NUM_LINE_CLASSES
+from trainer.decoding import CTC_STRATEGIES
 from trainer.networks import NETWORKS
+from transform.preprocessing import IMAGE_SIZE
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,8 @@ DATASET_ARGS = {
     },
 }
 TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3}
+# How a model reads its network's output; only CTC has a choice (greedy or beam search).
+MODEL_ARGS = {"LineModelCtc": {"decoding": "greedy", "beam_width": 10}}
 # Each model: the dataset it trains on and the networks it can drive (the first is the default).
 MODELS = {
     "CharacterModel": ("EmnistDataset", ("mlp", "lenet")),
@@ -50,6 +55,7 @@ class ExperimentConfig:
     dataset_args: dict
     network_args: dict
     train_args: dict
+    model_args: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
@@ -81,13 +87,20 @@ class ExperimentConfig:
         if dataset_args.get("min_overlap", 0) > dataset_args.get("max_overlap", 0):
             raise ConfigError("dataset_args.min_overlap must not exceed max_overlap")
         train_args = _args(raw, "train_args", TRAIN_ARGS)
+        model_args = _args(raw, "model_args", MODEL_ARGS.get(model, {}))
+        if model_args.get("decoding", "greedy") not in CTC_STRATEGIES:
+            raise ConfigError(f"model_args.decoding must be one of {list(CTC_STRATEGIES)}")
+        network_args = _args(raw, "network_args", network_defaults(network))
+        if dataset == "EmnistLinesDataset":
+            _check_line_network(network, network_args, dataset_args["max_length"])
         return cls(
             dataset=dataset,
             model=model,
             network=network,
             dataset_args=dataset_args,
-            network_args=_args(raw, "network_args", network_defaults(network)),
+            network_args=network_args,
             train_args=train_args,
+            model_args=model_args,
         )
 
     def to_json(self) -> str:
@@ -98,6 +111,15 @@ def network_defaults(name: str) -> dict:
     """The tunable keyword arguments of a network builder and their defaults."""
     params = inspect.signature(NETWORKS[name]).parameters.values()
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _check_line_network(network: str, network_args: dict, max_length: int) -> None:
+    """Builds the network once, so geometry errors (too few windows for the line) surface now."""
+    shape = (IMAGE_SIZE, max_length * IMAGE_SIZE, 1)
+    try:
+        NETWORKS[network](shape, NUM_LINE_CLASSES, max_length, **network_args)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _choice(raw: dict, key: str, allowed: dict, default: str) -> str:

@@ -1,6 +1,7 @@
-"""Runs an experiment: the character pipeline on the local machine with BeamDagRunner.
+"""Runs an experiment: the character or line pipeline on the local machine with BeamDagRunner.
 
     python -m training.run_experiment '{"network": "lenet", "train_args": {"epochs": 2}}' --save
+    python -m training.run_experiment '{"dataset": "EmnistLinesDataset", "model": "LineModelCtc"}'
 
 The config is validated before any component runs. `--save` adds the Pusher: the model is pushed
 to `<root>/serving/<model name>/<version>/` only if the Evaluator blessed it. Artifacts and the
@@ -18,16 +19,18 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from components.anomalies_gate import DataAnomaliesError
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT
+from data.sentences import read_line_examples
 from data.tfrecords import read_split
 from pipeline.pipeline import create_pipeline
-from pipeline.tasks import characters_task
-from serving.predictors import CharacterPredictor
+from pipeline.tasks import characters_task, lines_task
+from serving.predictors import CharacterPredictor, LinePredictor
 from training.config import ConfigError, ExperimentConfig
-from training.examples import prepare_examples
+from training.examples import prepare_examples, prepare_line_examples
+from transform.line_synthesis import load_glyph_bank, synthesize_lines
 from training.outputs import custom_property, latest_run
 
-PIPELINE_NAME = "text-recognizer-characters"
-MODEL_NAME = "characters"
+# The served model's name for each kind of dataset; the pipeline is named after it.
+MODEL_NAMES = {"EmnistDataset": "characters", "EmnistLinesDataset": "lines"}
 DEFAULT_BEAM_ARGS = ["--runner=FnApiRunner"]
 
 
@@ -47,6 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.01,
         help="blessing allows at most this accuracy drop from the latest blessed model",
     )
+    parser.add_argument("--max-cer", type=float, default=0.5, help="lines: blessing CER bound")
+    parser.add_argument(
+        "--max-cer-increase",
+        type=float,
+        default=0.01,
+        help="lines: blessing allows at most this CER increase over the latest blessed model",
+    )
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
     )
@@ -57,20 +67,33 @@ def run(args: argparse.Namespace) -> dict:
     """Runs the pipeline; returns the latest run's records (see training.outputs)."""
     config = ExperimentConfig.from_json(args.experiment_config)
     root = Path(args.root).resolve()
-    examples_dir = prepare_examples(config, args.data_dir, str(root))
+    glyph_banks = []
+    if config.dataset == "EmnistLinesDataset":
+        examples_dir, glyph_banks = prepare_line_examples(config, args.data_dir, str(root))
+        task = lines_task(glyph_banks, config.dataset_args, args.max_cer, args.max_cer_increase)
+    else:
+        examples_dir = prepare_examples(config, args.data_dir, str(root))
+        task = characters_task(args.min_accuracy, args.max_accuracy_drop)
+    model_name = MODEL_NAMES[config.dataset]
+    pipeline_name = f"text-recognizer-{model_name}"
     metadata_path = str(root / "metadata.sqlite")
     pipeline = create_pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=str(root / "pipelines" / PIPELINE_NAME),
+        pipeline_name=pipeline_name,
+        pipeline_root=str(root / "pipelines" / pipeline_name),
         examples_dir=str(examples_dir),
         experiment_json=config.to_json(),
-        task=characters_task(args.min_accuracy, args.max_accuracy_drop),
-        serving_model_dir=str(root / "serving" / MODEL_NAME) if args.save else None,
+        task=task,
+        serving_model_dir=str(root / "serving" / model_name) if args.save else None,
         metadata_path=metadata_path,
         beam_pipeline_args=args.beam_arg or DEFAULT_BEAM_ARGS,
     )
     BeamDagRunner().run(pipeline)
-    return {"examples_dir": examples_dir, "nodes": latest_run(metadata_path)}
+    return {
+        "config": config,
+        "examples_dir": examples_dir,
+        "glyph_banks": glyph_banks,
+        "nodes": latest_run(metadata_path),
+    }
 
 
 def summarize(result: dict) -> list:
@@ -82,9 +105,9 @@ def summarize(result: dict) -> list:
     ]
     evaluation = nodes["Evaluator"].outputs["evaluation"][0].uri
     overall = dict(tfma.load_eval_result(evaluation).slicing_metrics)[()][""][""]
-    accuracy = overall["sparse_categorical_accuracy"]["doubleValue"]
+    figures = ", ".join(f"{name} {value['doubleValue']:.4g}" for name, value in overall.items())
     blessed = custom_property(nodes["Evaluator"].outputs["blessing"][0], "blessed")
-    lines.append(f"Eval accuracy {accuracy:.4f}; {'BLESSED' if blessed else 'NOT blessed'}")
+    lines.append(f"Eval: {figures}; {'BLESSED' if blessed else 'NOT blessed'}")
     if "Pusher" not in nodes:
         lines.append("Not pushed (run with --save to push a blessed model)")
         return lines
@@ -94,13 +117,26 @@ def summarize(result: dict) -> list:
         return lines
     destination = custom_property(pushed, "pushed_destination")
     lines.append(f"Pushed blessed model to {destination}")
-    images, labels, characters = read_split(result["examples_dir"], EVAL_SPLIT)
-    character, confidence = CharacterPredictor(destination).predict(images[0])
+    image, truth = _first_eval_example(result)
+    predictor = (LinePredictor if result["glyph_banks"] else CharacterPredictor)(destination)
+    prediction, confidence = predictor.predict(image)
     lines.append(
-        f"Prediction on eval example 0 (true {characters[0]!r}): "
-        f"{character!r} with confidence {confidence:.3f}"
+        f"Prediction on eval example 0 (true {truth!r}): "
+        f"{prediction!r} with confidence {confidence:.3f}"
     )
     return lines
+
+
+def _first_eval_example(result: dict) -> tuple:
+    """(image as a uint8 array, its text) of the first eval example, drawn if it is a line."""
+    if not result["glyph_banks"]:
+        images, _, characters = read_split(result["examples_dir"], EVAL_SPLIT)
+        return images[0], characters[0]
+    texts, seeds = read_line_examples(result["examples_dir"], EVAL_SPLIT)
+    synthesis = {k: result["config"].dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
+    bank = load_glyph_bank(result["glyph_banks"][1])
+    images, _ = synthesize_lines(texts[:1], seeds[:1], bank, **synthesis)
+    return (images[0].numpy() * 255).round().astype("uint8"), texts[0]
 
 
 def main(argv=None) -> int:
