@@ -1,8 +1,11 @@
-"""Windows -> shared CNN -> bidirectional LSTM, read with CTC (FSDL's line_lstm_ctc)."""
+"""Windows -> shared CNN -> bidirectional LSTM, read with CTC (FSDL's line_lstm_ctc).
+
+The CNN that FSDL applies to each window separately is applied here as convolutions over the
+whole line, the last one `window_width` wide with stride `window_stride`: the same function of
+each window, computed once for the pixels that neighbouring windows share.
+"""
 
 import keras
-
-from trainer.networks.sliding_windows import SlidingWindows
 
 
 def line_lstm_ctc(
@@ -21,7 +24,12 @@ def line_lstm_ctc(
     CTC needs a time step per character plus one between repeated characters, so the window
     count must be at least 2 * output_length - 1; anything less is refused here.
     """
-    width = input_shape[1]
+    height, width = input_shape[0], input_shape[1]
+    if window_width % 2 or window_stride % 2:
+        raise ValueError(
+            f"network_args: window_width ({window_width}) and window_stride ({window_stride}) "
+            "must be even (the CNN halves the width once before windowing)"
+        )
     steps = (width - window_width) // window_stride + 1
     if steps < 2 * output_length - 1:
         raise ValueError(
@@ -30,18 +38,16 @@ def line_lstm_ctc(
             f"{2 * output_length - 1} to read {output_length} characters"
         )
     inputs = keras.Input(shape=input_shape, name="image")
-    windows = SlidingWindows(window_width, window_stride)(inputs)  # [B, T, H, w, 1]
-    window_cnn = keras.Sequential(
-        [
-            keras.layers.Conv2D(conv_dim, 3, activation="relu"),
-            keras.layers.Conv2D(conv_dim * 2, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(lstm_dim, activation="relu"),
-        ],
-        name="window_cnn",
-    )
-    x = keras.layers.TimeDistributed(window_cnn)(windows)
+    x = keras.layers.Conv2D(conv_dim // 2, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(conv_dim, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(conv_dim * 2, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D((2, 1))(x)
+    # One column of features per window: the windows' CNN output.
+    x = keras.layers.Conv2D(
+        lstm_dim, (height // 4, window_width // 2), strides=(1, window_stride // 2), activation="relu"
+    )(x)
+    x = keras.layers.Reshape((steps, lstm_dim))(x)
     x = keras.layers.Dropout(dropout)(x)
     lstm = keras.layers.LSTM(lstm_dim, return_sequences=True)
     x = keras.layers.Bidirectional(lstm)(x) if bidirectional else lstm(x)
