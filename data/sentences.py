@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from data.errors import DatasetError
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY
-from data.tfrecords import DEFAULT_NUM_SHARDS, _SHARD_GLOB, _records, _shard_paths, _shards
+from data.tfrecords import DEFAULT_NUM_SHARDS, read_examples, write_shards
 from data.vocabulary import LINE_CHARACTERS
 
 SAMPLE_SENTENCES = Path(__file__).resolve().parent / "sample" / "sentences.txt"
@@ -106,35 +106,20 @@ def write_line_examples(texts, out_dir, split: str, seed: int, num_shards: int =
     image is reproducible and no two lines share their random draws; and `glyph_set`, the glyph
     bank that draws them (0: EMNIST's train part, 1: its test part, so eval lines use unseen glyphs).
     """
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be at least 1, got {num_shards}")
     for i, text in enumerate(texts):
         if text != to_line_text(text):
             raise ValueError(f"texts[{i}] = {text!r} is not line text; clean it with to_line_text")
     seeds = np.random.default_rng(seed).choice(2**63 - 1, size=len(texts), replace=False)  # int64
-    split_dir = Path(out_dir) / split
-    split_dir.mkdir(parents=True, exist_ok=True)
-    for stale in split_dir.glob(_SHARD_GLOB):
-        stale.unlink()  # a previous run with another shard count would otherwise be read too
-    paths = _shard_paths(split_dir, num_shards)
-    for path, shard in zip(paths, np.array_split(np.arange(len(texts)), num_shards)):
-        with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-            for i in shard:
-                writer.write(_line_example(texts[i], int(seeds[i]), glyph_set))
-    return paths
+    records = [_line_example(text, int(s), glyph_set) for text, s in zip(texts, seeds)]
+    return write_shards(records, out_dir, split, num_shards)
 
 
 def read_line_examples(out_dir, split: str) -> tuple[list[str], np.ndarray]:
     """Texts and int64 seeds of a split written by write_line_examples, in order."""
     texts, seeds = [], []
-    for path in _shards(Path(out_dir) / split):
-        try:
-            for record in _records(path):
-                features = tf.train.Example.FromString(record).features.feature
-                texts.append(features[TEXT_KEY].bytes_list.value[0].decode("utf-8"))
-                seeds.append(features[SEED_KEY].int64_list.value[0])
-        except (tf.errors.OpError, IndexError, ValueError) as e:
-            raise DatasetError(f"{path}: not a readable GZIP TFRecord of line examples: {e}") from e
+    for features in read_examples(out_dir, split, "line examples"):
+        texts.append(features[TEXT_KEY].bytes_list.value[0].decode("utf-8"))
+        seeds.append(features[SEED_KEY].int64_list.value[0])
     return texts, np.array(seeds, dtype=np.int64)
 
 

@@ -50,43 +50,59 @@ def balance_classes(images: np.ndarray, labels: np.ndarray, seed: int = 0):
     return images[keep], labels[keep]
 
 
-def write_split(images: np.ndarray, labels: np.ndarray, characters, out_dir, split: str,
-                num_shards: int = DEFAULT_NUM_SHARDS) -> list[Path]:
-    """Write one split as `num_shards` contiguous shards, replacing any earlier shards."""
+def write_shards(records: list, out_dir, split: str, num_shards: int = DEFAULT_NUM_SHARDS) -> list[Path]:
+    """Write serialized records of one split as `num_shards` contiguous GZIP TFRecord shards,
+    replacing any earlier shards, with a progress bar."""
     if num_shards < 1:
         raise ValueError(f"num_shards must be at least 1, got {num_shards}")
+    split_dir = Path(out_dir) / split
+    split_dir.mkdir(parents=True, exist_ok=True)
+    for stale in split_dir.glob(_SHARD_GLOB):
+        stale.unlink()  # a previous run with another shard count would otherwise be read too
+    paths = _shard_paths(split_dir, num_shards)
+    with tqdm(total=len(records), desc=f"writing {split}", unit="ex") as bar:
+        for path, shard in zip(paths, np.array_split(np.arange(len(records)), num_shards)):
+            with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+                for i in shard:
+                    writer.write(records[i])
+                    bar.update()
+    return paths
+
+
+def read_examples(out_dir, split: str, what: str):
+    """The tf.Example features of every record of a split, in order; `what` names the content
+    in the error raised for an unreadable shard."""
+    for path in _shards(Path(out_dir) / split):
+        try:
+            for record in _records(path):
+                yield tf.train.Example.FromString(record).features.feature
+        except (tf.errors.OpError, IndexError, ValueError) as e:
+            raise DatasetError(f"{path}: not a readable GZIP TFRecord of {what}: {e}") from e
+
+
+def write_split(images: np.ndarray, labels: np.ndarray, characters, out_dir, split: str,
+                num_shards: int = DEFAULT_NUM_SHARDS) -> list[Path]:
+    """Write one split of character images as `num_shards` shards, replacing earlier shards."""
     if images.ndim != 3 or images.dtype != np.uint8 or len(images) != len(labels):
         raise ValueError(f"need uint8 images [N,H,W] and N labels, got {images.dtype} "
                          f"{images.shape} and {len(labels)} labels")
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(characters):
         raise ValueError(f"labels must index the {len(characters)} characters, "
                          f"got range {labels.min()}..{labels.max()}")
-    split_dir = Path(out_dir) / split
-    split_dir.mkdir(parents=True, exist_ok=True)
-    for stale in split_dir.glob(_SHARD_GLOB):
-        stale.unlink()  # a previous run with another shard count would otherwise be read too
-    paths = _shard_paths(split_dir, num_shards)
-    with tqdm(total=len(labels), desc=f"writing {split}", unit="ex") as bar:
-        for path, shard in zip(paths, np.array_split(np.arange(len(labels)), num_shards)):
-            with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-                for i in shard:
-                    writer.write(_example(images[i], int(labels[i]), characters[labels[i]]))
-                    bar.update()
-    return paths
+    records = [_example(images[i], int(labels[i]), characters[labels[i]]) for i in range(len(labels))]
+    return write_shards(records, out_dir, split, num_shards)
 
 
 def read_split(out_dir, split: str):
     """Decode a split written by write_split: (uint8 images, int64 labels, characters)."""
     images, labels, characters = [], [], []
-    for path in _shards(Path(out_dir) / split):
+    for features in read_examples(out_dir, split, "EMNIST examples"):
         try:
-            for record in _records(path):
-                features = tf.train.Example.FromString(record).features.feature
-                images.append(np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0]))))
-                labels.append(features[LABEL_KEY].int64_list.value[0])
-                characters.append(features[CHARACTER_KEY].bytes_list.value[0].decode("utf-8"))
-        except (tf.errors.OpError, OSError, IndexError, ValueError) as e:
-            raise DatasetError(f"{path}: not a readable GZIP TFRecord of EMNIST examples: {e}") from e
+            images.append(np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0]))))
+        except OSError as e:
+            raise DatasetError(f"{out_dir}/{split}: an example's image is not a readable PNG: {e}") from e
+        labels.append(features[LABEL_KEY].int64_list.value[0])
+        characters.append(features[CHARACTER_KEY].bytes_list.value[0].decode("utf-8"))
     return np.array(images, dtype=np.uint8), np.array(labels, dtype=np.int64), characters
 
 
