@@ -1,0 +1,164 @@
+"""Render a pushed line model's readings of eval lines to a PNG: each line, its text, the prediction.
+
+The lines are the first --count examples of the eval split of a line examples directory
+(data.sentences.read_line_examples), drawn with its eval (test-glyph) bank exactly as Transform
+draws them, and read through the pushed model's serving signature (serving.LinePredictor).
+
+    python scripts/render_predictions.py --root artifacts --out predictions.png [--count 12]
+    python scripts/render_predictions.py --model artifacts/serving/lines --examples-dir DIR \\
+        --glyph-bank DIR/glyphs-eval.npz --max-length 34 --min-overlap 0 --max-overlap 0.33 \\
+        --out predictions.png
+
+With --root, the newest pushed version under <root>/serving/lines and the newest complete line
+examples directory under <root>/line_examples/ are used, with that directory's eval bank and the
+synthesis arguments (max_length, min_overlap, max_overlap) from its _COMPLETE marker; explicit
+options override any of these. If several line datasets exist under the root, the newest is
+taken: pass --examples-dir to pick the one the model was trained on.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure  # without pyplot: saving a PNG uses Agg, no display needed
+
+from data.errors import DatasetError
+from data.features import EVAL_SPLIT
+from data.sentences import read_line_examples
+from evaluation.text_metrics import character_error_rate
+from serving.predictors import LinePredictor, PredictionError, resolve_model_dir
+from training.examples import COMPLETE_MARKER
+from transform.line_synthesis import load_glyph_bank, synthesize_lines
+
+SYNTHESIS_KEYS = ("max_length", "min_overlap", "max_overlap")
+EVAL_BANK = f"glyphs-{EVAL_SPLIT}.npz"
+# training.run_experiment.MODEL_NAMES["EmnistLinesDataset"]; not imported: that pulls in TFX.
+LINES_MODEL_NAME = "lines"
+
+
+def newest_line_examples(root: Path) -> Path:
+    """The line examples directory under `root` whose _COMPLETE marker is newest."""
+    base = root / "line_examples"
+    complete = [d for d in base.glob("*") if d.is_dir() and (d / COMPLETE_MARKER).is_file()]
+    if not complete:
+        raise DatasetError(f"no complete line examples under {base} (run the lines pipeline with "
+                           f"--root {root} first)")
+    return max(complete, key=lambda d: (d / COMPLETE_MARKER).stat().st_mtime)
+
+
+def synthesis_args(examples_dir: Path, given: dict) -> dict:
+    """max_length/min_overlap/max_overlap: the given ones, the rest from the _COMPLETE marker."""
+    missing = [k for k in SYNTHESIS_KEYS if given[k] is None]
+    if not missing:
+        return dict(given)
+    marker = examples_dir / COMPLETE_MARKER
+    try:
+        recorded = json.loads(marker.read_text())
+    except OSError:
+        raise DatasetError(f"{marker} does not exist; pass --{missing[0].replace('_', '-')}") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{marker}: not the JSON marker of line examples: {e}") from None
+    absent = [k for k in missing if k not in recorded]
+    if absent:
+        raise DatasetError(f"{marker} does not record {absent[0]}; pass --{absent[0].replace('_', '-')}")
+    return {k: recorded[k] if given[k] is None else given[k] for k in SYNTHESIS_KEYS}
+
+
+def resolve_inputs(args) -> tuple:
+    """(model version dir, examples dir, eval bank path, synthesis args) from the options."""
+    root = Path(args.root) if args.root else None
+    if args.model:
+        model_dir = resolve_model_dir(args.model)
+    elif root:
+        serving = root / "serving" / LINES_MODEL_NAME
+        if not serving.is_dir():
+            raise PredictionError(f"no pushed line model: {serving} does not exist (run the lines "
+                                  f"pipeline with --save --root {root} first)")
+        model_dir = resolve_model_dir(serving)
+    else:
+        raise PredictionError("give --root, or --model with --examples-dir")
+    if args.examples_dir:
+        examples_dir = Path(args.examples_dir)
+        if not (examples_dir / EVAL_SPLIT).is_dir():
+            raise DatasetError(f"--examples-dir {examples_dir}: no {EVAL_SPLIT} split in it")
+    elif root:
+        examples_dir = newest_line_examples(root)
+    else:
+        raise DatasetError("give --examples-dir (or --root)")
+    bank = Path(args.glyph_bank) if args.glyph_bank else examples_dir / EVAL_BANK
+    given = {k: getattr(args, k) for k in SYNTHESIS_KEYS}
+    return model_dir, examples_dir, bank, synthesis_args(examples_dir, given)
+
+
+def read_lines(model_dir: Path, examples_dir: Path, bank_path: Path, synthesis: dict, count: int):
+    """(images uint8 [N, 28, W], truths, [(prediction, confidence)]) for the first eval lines."""
+    texts, seeds = read_line_examples(examples_dir, EVAL_SPLIT)
+    if not texts:
+        raise DatasetError(f"{examples_dir / EVAL_SPLIT}: no eval lines")
+    texts, seeds = texts[:count], seeds[:count]
+    bank = load_glyph_bank(str(bank_path))
+    images, _ = synthesize_lines(texts, seeds, bank, **synthesis)
+    images = (images.numpy() * 255).round().astype(np.uint8)
+    predictions = LinePredictor(model_dir).predict_batch(list(images))
+    return images, texts, predictions
+
+
+def render(images, truths, predictions, path: Path, title: str) -> None:
+    """One line per row, white ink on black as drawn, truth and prediction below it."""
+    fig = Figure(figsize=(12, 1.25 * len(images) + 0.6))
+    axes = fig.subplots(len(images), 1, squeeze=False)
+    for ax, image, truth, (prediction, confidence) in zip(axes[:, 0], images, truths, predictions):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        cer = character_error_rate([truth], [prediction])
+        ax.set_xlabel(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})",
+                      family="monospace", fontsize=9, color="black" if prediction == truth else "firebrick")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="PNG to write")
+    parser.add_argument("--root", help="pipeline root: newest pushed line model and line examples")
+    parser.add_argument("--model", help="pushed model: a version dir, or the dir of versions (newest)")
+    parser.add_argument("--examples-dir", help="line examples dir (with eval/ and glyphs-eval.npz)")
+    parser.add_argument("--glyph-bank", help=f"eval glyph bank (default: <examples dir>/{EVAL_BANK})")
+    parser.add_argument("--max-length", type=int, help="default: from <examples dir>/_COMPLETE")
+    parser.add_argument("--min-overlap", type=float, help="default: from <examples dir>/_COMPLETE")
+    parser.add_argument("--max-overlap", type=float, help="default: from <examples dir>/_COMPLETE")
+    parser.add_argument("--count", type=int, default=12, help="eval lines to draw and read")
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, got {args.count}")
+    if not args.root and not (args.model and args.examples_dir):
+        parser.error("give --root, or --model and --examples-dir")
+    try:
+        model_dir, examples_dir, bank, synthesis = resolve_inputs(args)
+        images, truths, predictions = read_lines(model_dir, examples_dir, bank, synthesis, args.count)
+    except (DatasetError, PredictionError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # TensorFlow's own errors (a text too long for max_length, ...)
+        import tensorflow as tf
+
+        if not isinstance(e, tf.errors.OpError):
+            raise
+        print(f"error: drawing or reading the lines failed: {e.message.splitlines()[0]}", file=sys.stderr)
+        return 1
+    cer = character_error_rate(truths, [p for p, _ in predictions])
+    exact = sum(p == t for (p, _), t in zip(predictions, truths))
+    title = (f"CER {cer:.3f} on the first {len(truths)} eval lines ({exact} exact); model {model_dir}\n"
+             f"lines {examples_dir}; max_length {synthesis['max_length']}, overlap "
+             f"[{synthesis['min_overlap']}, {synthesis['max_overlap']}]")
+    render(images, truths, predictions, args.out, title)
+    print(f"{len(truths)} eval lines read by {model_dir}: CER {cer:.4f}, {exact} exact -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
