@@ -10,7 +10,7 @@ EXPERIMENT ?= {"dataset": "EmnistDataset", "model": "CharacterModel", "network":
 export PYTHONWARNINGS ?= ignore
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test benchmark kubeflow-spec clean
+.PHONY: setup run test chromium benchmark kubeflow-spec clean
 
 setup: $(VENV)/.installed
 
@@ -24,8 +24,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: setup
 	$(PY) -m training.run_experiment '$(EXPERIMENT)' --save
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest -q
+
+# Debian's Chromium drives the web page test headless (Playwright's own browser download fails here).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 benchmark: setup
 	$(PY) -m benchmarks.emnist_benchmark
