@@ -176,6 +176,7 @@ def main(argv=None) -> None:
     for model, (network, short) in MODELS.items():
         parser.add_argument(f"--epochs-{short}", type=int, help=f"... except {model} ({network})")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--max-cer", type=float, default=1.0, help="blessing: CER upper bound")
     parser.add_argument("--max-cer-increase", type=float, default=1.0,
                         help="blessing: CER increase allowed over the root's last blessed model")
@@ -197,7 +198,11 @@ def main(argv=None) -> None:
             "dataset_args": {"max_length": MAX_LENGTH, "min_overlap": MIN_OVERLAP,
                              "max_overlap": MAX_OVERLAP, "num_train": args.num_train,
                              "num_eval": args.num_eval},
-            "train_args": {"epochs": epochs, "batch_size": args.batch_size},
+            "train_args": {
+                "epochs": epochs,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+            },
         })
         results[model] = pipeline_run(config, args, Path(args.root) / network)
 

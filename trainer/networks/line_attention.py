@@ -28,16 +28,18 @@ def line_attention(
     # [B, 3, W/8, D] -> one feature vector per column group
     x = keras.layers.Permute((2, 1, 3))(x)
     x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
-    memory = keras.layers.Dense(model_dim)(x)
-    memory = PositionEmbedding(name="memory_positions")(memory)
+    x = keras.layers.Dense(model_dim)(x)
+    encoder = keras.Model(image, PositionEmbedding(name="memory_positions")(x), name="encoder")
 
     tokens = keras.Input(shape=(output_length,), dtype="int32", name="decoder_tokens")
+    memory = keras.Input(shape=encoder.output_shape[1:], name="memory")
     y = keras.layers.Embedding(num_classes + 1, model_dim)(tokens)
     y = PositionEmbedding(name="token_positions")(y)
     for _ in range(num_layers):
         y = _decoder_block(y, memory, model_dim, num_heads, dropout)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(y)
-    return keras.Model([image, tokens], outputs, name="line_attention")
+    decoder = keras.Model([tokens, memory], outputs, name="decoder")
+    return keras.Model([image, tokens], decoder([tokens, encoder(image)]), name="line_attention")
 
 
 def _decoder_block(y, memory, model_dim: int, num_heads: int, dropout: float):
@@ -70,12 +72,12 @@ def decoder_inputs(labels: tf.Tensor, start_token: int) -> tf.Tensor:
 
 def greedy_decode(model: keras.Model, images: tf.Tensor, output_length: int, start_token: int):
     """Probabilities [batch, output_length, classes] of reading `images` one character at a time,
-    each step feeding back the most likely previous characters."""
-    batch = tf.shape(images)[0]
-    tokens = tf.fill([batch, output_length], start_token)
-    probabilities = tf.zeros([batch, output_length, start_token])
+    each step feeding back the most likely previous characters. The image is encoded once."""
+    memory = model.get_layer("encoder")(images, training=False)
+    decoder = model.get_layer("decoder")
+    tokens = tf.fill([tf.shape(images)[0], output_length], start_token)
     for step in range(output_length):
-        probabilities = model({"image": images, "decoder_tokens": tokens}, training=False)
+        probabilities = decoder([tokens, memory], training=False)
         if step + 1 < output_length:
             chosen = tf.argmax(probabilities[:, step], axis=-1, output_type=tf.int32)
             position = tf.one_hot(step + 1, output_length, dtype=tf.int32)
