@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # without pyplot: saving a PNG uses Agg, no display needed
+from line_grid import save_line_grid  # scripts/ is on sys.path when a script runs
 
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT
@@ -107,18 +107,12 @@ def read_lines(model_dir: Path, examples_dir: Path, bank_path: Path, synthesis: 
 
 def render(images, truths, predictions, path: Path, title: str) -> None:
     """One line per row, white ink on black as drawn, truth and prediction below it."""
-    fig = Figure(figsize=(12, 1.25 * len(images) + 0.6))
-    axes = fig.subplots(len(images), 1, squeeze=False)
-    for ax, image, truth, (prediction, confidence) in zip(axes[:, 0], images, truths, predictions):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+    captions, colors = [], []
+    for truth, (prediction, confidence) in zip(truths, predictions):
         cer = character_error_rate([truth], [prediction])
-        ax.set_xlabel(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})",
-                      family="monospace", fontsize=9, color="black" if prediction == truth else "firebrick")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+        captions.append(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})")
+        colors.append("black" if prediction == truth else "firebrick")
+    save_line_grid(images, captions, path, title, colors)
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # without pyplot: saving a PNG uses Agg, no display needed
+from line_grid import save_line_grid  # scripts/ is on sys.path when a script runs
 
 from data.emnist import read_emnist
 from data.errors import DatasetError
@@ -40,17 +40,8 @@ def glyph_bank(emnist_dir: Path | None, sample: bool, max_per_class: int) -> tup
 
 def render(images: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:
     """One line per row, white ink on black as drawn, with the text its labels spell below it."""
-    fig = Figure(figsize=(12, 1.0 * len(images) + 0.5))
-    axes = fig.subplots(len(images), 1, squeeze=False)
-    for ax, image, label in zip(axes[:, 0], images, labels):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        text = "".join(LINE_CHARACTERS[i] for i in label if i < len(LINE_CHARACTERS))
-        ax.set_xlabel(repr(text), family="monospace", fontsize=9)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    texts = ["".join(LINE_CHARACTERS[i] for i in label if i < len(LINE_CHARACTERS)) for label in labels]
+    save_line_grid(images, [repr(text) for text in texts], path, title)
 
 
 def main(argv=None) -> int:

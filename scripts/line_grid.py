@@ -1,0 +1,20 @@
+"""One PNG of line images, one per row, each with a caption below: what both render scripts draw."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+
+def save_line_grid(images, captions, path: Path, title: str, colors=None) -> None:
+    """`images`: uint8 or [0, 1] float arrays [H, W]; `colors`: optional caption colour per row."""
+    fig = Figure(figsize=(12, 1.25 * len(images) + 0.6))
+    axes = fig.subplots(len(images), 1, squeeze=False)
+    for row, (ax, image, caption) in enumerate(zip(axes[:, 0], images, captions)):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255 if image.dtype == "uint8" else 1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(caption, family="monospace", fontsize=9, color=colors[row] if colors else "black")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
