@@ -35,7 +35,7 @@ benchmark: setup
 	$(PY) -m benchmarks.emnist_benchmark
 
 kubeflow-spec: setup
-	$(PY) -m kubeflow.runner '$(EXPERIMENT)' --output kubeflow/character_pipeline.yaml \
+	$(PY) -m kubeflow.runner '$(EXPERIMENT)' --output pipeline.yaml \
 		--pipeline-root gs://YOUR_BUCKET/tfx --examples-dir gs://YOUR_BUCKET/emnist-tfrecords \
 		--serving-dir gs://YOUR_BUCKET/serving/characters
 

@@ -1,9 +1,10 @@
-"""Compiles the character pipeline for Kubeflow Pipelines with KubeflowV2DagRunner.
+"""Compiles the pipeline for Kubeflow Pipelines with KubeflowV2DagRunner.
 
 The `.yaml` output is the IR spec that open-source KFP runs (`.json` would be a Vertex AI
 PipelineJob). Every component runs in one image that has this project installed (see
 kubeflow/Dockerfile), which is why the pipeline names `run_fn` and `preprocessing_fn` by dotted
-path instead of shipping a module file.
+path instead of shipping a module file, and why schemas are read from their path in the image.
+Line pipelines also need their two glyph banks (train, test) where the cluster can read them.
 """
 
 import argparse
@@ -12,13 +13,12 @@ import os
 from tfx import v1 as tfx
 
 from pipeline.pipeline import create_pipeline
-from pipeline.tasks import characters_task
+from pipeline.tasks import task_for
 from training.config import ConfigError, ExperimentConfig
+from training.run_experiment import MODEL_NAMES
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
-# Where kubeflow/Dockerfile puts the curated schemas; the spec must name a path inside the image.
-IMAGE_SCHEMA_FILE = "/pipeline/schemas/emnist/schema.pbtxt"
-PIPELINE_NAME = "text-recognizer-characters"
+IMAGE_SCHEMA_DIR = "/pipeline/schemas"  # where kubeflow/Dockerfile puts schemas/
 
 
 def compile_pipeline(
@@ -28,17 +28,16 @@ def compile_pipeline(
     examples_dir: str,
     serving_model_dir: str,
     image: str = DEFAULT_IMAGE,
-    schema_file: str = IMAGE_SCHEMA_FILE,
-    min_accuracy: float = 0.5,
-    max_accuracy_drop: float = 0.01,
+    glyph_banks: tuple = (),
+    **thresholds,
 ) -> str:
     """Writes the pipeline spec to `output_file` and returns its path."""
     pipeline = create_pipeline(
-        pipeline_name=PIPELINE_NAME,
+        pipeline_name=f"text-recognizer-{MODEL_NAMES[config.dataset]}",
         pipeline_root=pipeline_root,
         examples_dir=examples_dir,
         experiment_json=config.to_json(),
-        task=characters_task(min_accuracy, max_accuracy_drop, schema_file),
+        task=task_for(config, glyph_banks, IMAGE_SCHEMA_DIR, **thresholds),
         serving_model_dir=serving_model_dir,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -55,19 +54,27 @@ def compile_pipeline(
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment_config", help="FSDL-style JSON experiment config")
-    parser.add_argument("--output", default="character_pipeline.yaml")
+    parser.add_argument("--output", default="pipeline.yaml")
     parser.add_argument("--pipeline-root", required=True, help="e.g. gs://bucket/tfx-root")
     parser.add_argument("--examples-dir", required=True, help="dir with train/ and eval/ TFRecords")
     parser.add_argument("--serving-dir", required=True, help="where Pusher writes <version>/")
     parser.add_argument("--image", default=DEFAULT_IMAGE)
-    parser.add_argument("--schema-file", default=IMAGE_SCHEMA_FILE, help="path inside the image")
-    parser.add_argument("--min-accuracy", type=float, default=0.5)
-    parser.add_argument("--max-accuracy-drop", type=float, default=0.01)
+    parser.add_argument("--glyph-banks", nargs=2, default=(), metavar=("TRAIN", "TEST"),
+                        help="lines: the train and test glyph banks (.npz)")
+    for flag in ("--min-accuracy", "--max-accuracy-drop", "--max-cer", "--max-cer-increase"):
+        parser.add_argument(flag, type=float, help="blessing threshold, as in training.run_experiment")
     args = parser.parse_args(argv)
     try:
         config = ExperimentConfig.from_json(args.experiment_config)
     except ConfigError as e:
         parser.error(str(e))
+    if config.dataset == "EmnistLinesDataset" and not args.glyph_banks:
+        parser.error("line pipelines need --glyph-banks TRAIN TEST")
+    thresholds = {
+        key: value
+        for key in ("min_accuracy", "max_accuracy_drop", "max_cer", "max_cer_increase")
+        if (value := getattr(args, key)) is not None
+    }
     path = compile_pipeline(
         config,
         args.output,
@@ -75,9 +82,8 @@ def main(argv=None) -> None:
         args.examples_dir,
         args.serving_dir,
         args.image,
-        args.schema_file,
-        args.min_accuracy,
-        args.max_accuracy_drop,
+        tuple(args.glyph_banks),
+        **thresholds,
     )
     print(f"Pipeline spec written to {path}")
 

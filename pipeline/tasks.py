@@ -32,8 +32,24 @@ def _overall_only(threshold: tfma.MetricThreshold) -> list:
     return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
 
 
+def task_for(config, glyph_banks=(), schema_dir: str = SCHEMA_DIR, **thresholds) -> Task:
+    """The task an experiment config runs. `thresholds`: min_accuracy and max_accuracy_drop for
+    characters, max_cer and max_cer_increase for lines (defaults as in the CLI)."""
+    if config.dataset == "EmnistLinesDataset":
+        return lines_task(
+            glyph_banks,
+            config.dataset_args,
+            thresholds.get("max_cer", 0.5),
+            thresholds.get("max_cer_increase", 0.01),
+            schema_dir,
+        )
+    return characters_task(
+        thresholds.get("min_accuracy", 0.5), thresholds.get("max_accuracy_drop", 0.01), schema_dir
+    )
+
+
 def characters_task(
-    min_accuracy: float, max_accuracy_drop: float, schema_file: str = ""
+    min_accuracy: float, max_accuracy_drop: float, schema_dir: str = SCHEMA_DIR
 ) -> Task:
     """Accuracy overall and per character; blessing needs `min_accuracy` and, once a model was
     blessed before, an accuracy no more than `max_accuracy_drop` below that baseline's."""
@@ -66,14 +82,18 @@ def characters_task(
         ],
     )
     return Task(
-        schema_file=schema_file or os.path.join(SCHEMA_DIR, "emnist", "schema.pbtxt"),
+        schema_file=os.path.join(schema_dir, "emnist", "schema.pbtxt"),
         preprocessing_fn="transform.preprocessing.preprocessing_fn",
         eval_config=eval_config,
     )
 
 
 def lines_task(
-    glyph_banks: list, dataset_args: dict, max_cer: float, max_cer_increase: float
+    glyph_banks: list,
+    dataset_args: dict,
+    max_cer: float,
+    max_cer_increase: float,
+    schema_dir: str = SCHEMA_DIR,
 ) -> Task:
     """Lines drawn by Transform from `glyph_banks` ([train bank, test bank] paths); CER, WER and
     exact-line accuracy overall and by line length; blessing needs a CER of at most `max_cer`
@@ -89,7 +109,7 @@ def lines_task(
     )
     synthesis = {k: dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
     return Task(
-        schema_file=os.path.join(SCHEMA_DIR, "emnist_lines", "schema.pbtxt"),
+        schema_file=os.path.join(schema_dir, "emnist_lines", "schema.pbtxt"),
         preprocessing_fn="transform.line_preprocessing.preprocessing_fn",
         eval_config=eval_config,
         evaluate_transformed=True,

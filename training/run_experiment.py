@@ -22,7 +22,7 @@ from data.features import EVAL_SPLIT
 from data.sentences import read_line_examples
 from data.tfrecords import read_split
 from pipeline.pipeline import create_pipeline
-from pipeline.tasks import characters_task, lines_task
+from pipeline.tasks import task_for
 from serving.predictors import CharacterPredictor, LinePredictor
 from training.config import ConfigError, ExperimentConfig
 from training.examples import prepare_examples, prepare_line_examples
@@ -70,10 +70,16 @@ def run(args: argparse.Namespace) -> dict:
     glyph_banks = []
     if config.dataset == "EmnistLinesDataset":
         examples_dir, glyph_banks = prepare_line_examples(config, args.data_dir, str(root))
-        task = lines_task(glyph_banks, config.dataset_args, args.max_cer, args.max_cer_increase)
     else:
         examples_dir = prepare_examples(config, args.data_dir, str(root))
-        task = characters_task(args.min_accuracy, args.max_accuracy_drop)
+    task = task_for(
+        config,
+        glyph_banks,
+        min_accuracy=args.min_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop,
+        max_cer=args.max_cer,
+        max_cer_increase=args.max_cer_increase,
+    )
     model_name = MODEL_NAMES[config.dataset]
     pipeline_name = f"text-recognizer-{model_name}"
     metadata_path = str(root / "metadata.sqlite")
