@@ -4,7 +4,8 @@
 the official `tensorflow/serving:2.16.1` image with `serving/config/*.config`). This server exists
 so that the same clients and the same contract tests (`tests/test_serving_contract.py`) run on a
 machine without Docker or a TF Serving binary. It is not a production server: it runs the models
-in this Python process, does not batch requests together, and has no TLS or auth.
+in this Python process (batching requests together only with `--enable_batching`), and has no
+TLS or auth.
 
 It serves the push directory (`<root>/<model name>/<integer version>/saved_model.pb`) over the
 same APIs as TF Serving 2.16:
@@ -27,6 +28,15 @@ A version directory is loaded once its files have stopped changing between two p
 non-atomic copy is not read half-written; a version that fails to load is reported (state END
 with the error) and retried when its files change.
 
+With `--enable_batching [--batching_parameters_file F]` (TF Serving's flags; F is a
+BatchingParameters text proto such as serving/config/batching.config), concurrent Predict calls
+(REST and gRPC) for the same model version and signature are merged into one model call of at
+most `max_batch_size` examples, waiting at most `batch_timeout_micros` for a batch to fill, run
+by `num_batch_threads` threads; once `max_enqueued_batches` batches wait, further requests get
+UNAVAILABLE (HTTP 503), as from TF Serving. See `Batcher` for how it differs from TF Serving
+(requests larger than `max_batch_size` run on their own). The Prometheus metrics count model
+calls and the examples they processed, so the effect of batching can be seen there.
+
 Deliberate differences from TF Serving, as documented in README.md: labels in the model config
 may point at versions that are not loaded yet (TF Serving needs
 `--allow_version_labels_for_unavailable_models` for that; requests by such a label get 404 until
@@ -37,15 +47,19 @@ label reports every version of the model.
     python -m serving.local_server --model_config_file serving/config/models.config \\
         --model_base_path_root artifacts/serving --rest_port 8501 --grpc_port 8500
     python -m serving.local_server --models_dir artifacts/serving   # every model found, newest version
+    python -m serving.local_server --models_dir artifacts/serving --enable_batching \\
+        --batching_parameters_file serving/config/batching.config
 """
 
 import argparse
 import base64
 import binascii
+import collections
 import dataclasses
 import http.server
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -68,7 +82,11 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.config_protos import read_model_server_config, read_monitoring_config
+from serving.config_protos import (
+    read_batching_parameters,
+    read_model_server_config,
+    read_monitoring_config,
+)
 
 logger = logging.getLogger("serving.local_server")
 
@@ -238,9 +256,11 @@ class Servable:
             raise invalid(f"Failed to get input map for signature: {name}")
         return name, signature_def
 
-    def run(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
-        """Runs a signature on numpy inputs (keyed by input alias); outputs as numpy arrays."""
-        _, signature_def = self.signature(signature_name)
+    def prepare(self, signature_name: str, inputs: dict, output_filter=()) -> tuple:
+        """Checks a request's numpy inputs (keyed by input alias) and output filter against the
+        signature: (signature name, {alias: array of the input's dtype}, wanted output aliases;
+        () for all). Raises ServingError for what TF Serving would refuse."""
+        signature_name, signature_def = self.signature(signature_name)
         expected = set(signature_def.inputs)
         if set(inputs) != expected:
             raise invalid(
@@ -253,19 +273,30 @@ class Servable:
             if alias not in signature_def.outputs:
                 raise invalid(f"output tensor alias not found in signature: {alias} Outputs "
                               f"expected to be in the set {{{','.join(sorted(signature_def.outputs))}}}.")
-        tensors = {alias: _to_tensor(alias, array, signature_def.inputs[alias])
-                   for alias, array in inputs.items()}
+        arrays = {alias: _checked_array(alias, array, signature_def.inputs[alias])
+                  for alias, array in inputs.items()}
+        return signature_name, arrays, tuple(output_filter)
+
+    def execute(self, signature_name: str, arrays: dict, wanted=()) -> dict:
+        """Runs a signature on inputs checked by prepare(); outputs as numpy arrays."""
+        signature_def = self.signature_defs[signature_name]
+        tensors = {alias: tf.constant(array, dtype=tf.dtypes.as_dtype(signature_def.inputs[alias].dtype))
+                   for alias, array in arrays.items()}
         try:
-            outputs = self._functions[signature_name or DEFAULT_SIGNATURE](**tensors)
+            outputs = self._functions[signature_name](**tensors)
         except tf.errors.OpError as e:
             raise _tf_error(e) from None
         except (TypeError, ValueError) as e:
             raise invalid(str(e)) from None
-        wanted = list(output_filter) or list(outputs)
-        return {alias: outputs[alias].numpy() for alias in wanted}
+        return {alias: outputs[alias].numpy() for alias in (list(wanted) or list(outputs))}
+
+    def run(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
+        """Runs a signature on numpy inputs (keyed by input alias); outputs as numpy arrays."""
+        return self.execute(*self.prepare(signature_name, inputs, output_filter))
 
 
-def _to_tensor(alias: str, array: np.ndarray, info) -> tf.Tensor:
+def _checked_array(alias: str, array: np.ndarray, info) -> np.ndarray:
+    """The array if it fits the TensorInfo's dtype and shape (numbers converted to its dtype)."""
     dtype = tf.dtypes.as_dtype(info.dtype)
     if dtype == tf.string:
         if array.dtype != object and array.dtype.kind not in "SU":
@@ -278,7 +309,9 @@ def _to_tensor(alias: str, array: np.ndarray, info) -> tf.Tensor:
         if len(dims) != array.ndim or any(d >= 0 and d != n for d, n in zip(dims, array.shape)):
             wanted = "[" + ",".join("?" if d < 0 else str(d) for d in dims) + "]"
             raise invalid(f"input {alias}: expects shape {wanted} but got {list(array.shape)}")
-    return tf.constant(array, dtype=dtype)
+    if dtype != tf.string:
+        array = np.asarray(array, dtype=dtype.as_numpy_dtype)
+    return array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -515,6 +548,253 @@ def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMeta
     return response
 
 
+# --- batching (--enable_batching) ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """The BatchingParameters fields the local server implements, with TF Serving's defaults
+    (those of `--enable_batching` without `--batching_parameters_file`)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+
+    # Fields of BatchingParameters that are accepted but have no effect here.
+    IGNORED = ("allowed_batch_sizes", "pad_variable_length_inputs", "enable_large_batch_splitting",
+               "max_execution_batch_size")
+
+    def __post_init__(self):
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"batching parameter {name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_timeout_micros < 0:
+            raise ValueError(f"batching parameter batch_timeout_micros must not be negative, got "
+                             f"{self.batch_timeout_micros}")
+
+    @classmethod
+    def from_parameters(cls, parameters, source: str = "BatchingParameters") -> "BatchingOptions":
+        """From a TF Serving BatchingParameters message; unset fields keep TF Serving's defaults."""
+        values = {field.name: getattr(parameters, field.name).value
+                  for field in dataclasses.fields(cls) if parameters.HasField(field.name)}
+        ignored = [field.name for field, _ in parameters.ListFields() if field.name in cls.IGNORED]
+        if ignored:
+            logger.warning("%s: %s not implemented by the local server; ignored", source,
+                           ", ".join(ignored))
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path) -> "BatchingOptions":
+        return cls.from_parameters(read_batching_parameters(path), str(path))
+
+
+def queue_full(batches: int, limit: int) -> ServingError:
+    """TF Serving's answer when a batching queue is full: UNAVAILABLE (HTTP 503)."""
+    return ServingError(grpc.StatusCode.UNAVAILABLE,
+                        "The batch scheduling queue to which this task was submitted is full; "
+                        f"currently {batches} batches enqueued and max_enqueued_batches is {limit}")
+
+
+def _batch_size(arrays: dict) -> int | None:
+    """The inputs' common 0th dimension, or None when they have none (scalars, disagreeing or
+    empty batches): such requests are not merged with others."""
+    sizes = {array.shape[0] if array.ndim else None for array in arrays.values()}
+    if len(sizes) != 1:
+        return None
+    size = sizes.pop()
+    return size if size else None
+
+
+class _Task:
+    """One request's inputs waiting in a batch, and then its outputs or error."""
+
+    __slots__ = ("arrays", "done", "error", "outputs", "size")
+
+    def __init__(self, arrays: dict, size: int):
+        self.arrays, self.size = arrays, size
+        self.done = threading.Event()
+        self.outputs = self.error = None
+
+
+class _Batch:
+    __slots__ = ("opened", "size", "tasks")
+
+    def __init__(self):
+        self.tasks, self.size, self.opened = [], 0, 0.0
+
+    def add(self, task: _Task) -> None:
+        if not self.tasks:
+            self.opened = time.monotonic()
+        self.tasks.append(task)
+        self.size += task.size
+
+
+class _BatchQueue:
+    """The batches waiting for one servable version, signature, output filter and input layout;
+    the last batch is the open one."""
+
+    __slots__ = ("batches", "servable", "signature_name", "wanted")
+
+    def __init__(self, servable, signature_name: str, wanted: tuple):
+        self.servable, self.signature_name, self.wanted = servable, signature_name, wanted
+        self.batches = collections.deque()
+
+
+class Batcher:
+    """Merges concurrent Predict calls into one model call, like TF Serving's `--enable_batching`.
+
+    A request (already checked against its signature) joins the queue of its servable version,
+    signature, output filter and input layout (dtype and shape after the batch dimension). The
+    queue's last batch is open: a request joins it if the batch stays within `max_batch_size`
+    examples; otherwise that batch is closed and a new one opened, unless the queue already
+    holds `max_enqueued_batches` batches, in which case the request fails at once with
+    UNAVAILABLE (HTTP 503), as in TF Serving. A batch is ready when it is closed, full, or
+    `batch_timeout_micros` after its first request arrived; `num_batch_threads` threads run ready
+    batches, oldest first: the inputs are concatenated, the model runs once, and each request
+    gets its own slice of every output. With a timeout of 0, requests are merged only while all
+    batch threads are busy.
+
+    Differences from TF Serving: a request of more than `max_batch_size` examples runs on its
+    own, unbatched, in its handler thread (TF Serving refuses it with INVALID_ARGUMENT "Task size
+    ... is larger than maximum input batch size" unless large batch splitting is on), as does a
+    request whose inputs have no common batch dimension; and if a merged call fails (say one
+    request has an unreadable image), its requests are run again one by one, so each gets the
+    answer it would have got alone (TF Serving fails the whole batch).
+    """
+
+    def __init__(self, options: BatchingOptions, execute):
+        self.options = options
+        self._execute = execute  # (servable, signature name, arrays, wanted) -> outputs
+        self._queues = {}  # key -> _BatchQueue; a queue is removed when its last batch is taken
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._threads = []
+
+    def start(self) -> "Batcher":
+        for index in range(self.options.num_batch_threads):
+            thread = threading.Thread(target=self._work, name=f"batch-thread-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Fails the requests still queued (UNAVAILABLE) and ends the batch threads."""
+        with self._cond:
+            self._stopped = True
+            waiting = [task for queue in self._queues.values() for batch in queue.batches
+                       for task in batch.tasks]
+            self._queues.clear()
+            self._cond.notify_all()
+        for task in waiting:
+            task.error = ServingError(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            task.done.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def pending(self) -> int:
+        """Requests waiting in a batch that no batch thread has taken yet."""
+        with self._cond:
+            return sum(len(batch.tasks) for queue in self._queues.values()
+                       for batch in queue.batches)
+
+    def run(self, servable, signature_name: str, arrays: dict, wanted: tuple = ()) -> dict:
+        """The request's outputs, computed in a batch with whatever requests join it."""
+        size = _batch_size(arrays)
+        if size is None or size > self.options.max_batch_size:
+            return self._execute(servable, signature_name, arrays, wanted)
+        layout = tuple((alias, array.dtype.str, array.shape[1:])
+                       for alias, array in sorted(arrays.items()))
+        key = (servable, signature_name, tuple(wanted), layout)
+        task = _Task(arrays, size)
+        with self._cond:
+            if self._stopped:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _BatchQueue(servable, signature_name, tuple(wanted))
+            if not queue.batches or queue.batches[-1].size + size > self.options.max_batch_size:
+                if len(queue.batches) >= self.options.max_enqueued_batches:
+                    raise queue_full(len(queue.batches), self.options.max_enqueued_batches)
+                queue.batches.append(_Batch())
+            queue.batches[-1].add(task)
+            self._cond.notify_all()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopped:
+                        return
+                    queue, batch, wait = self._take_ready()
+                    if batch is not None:
+                        break
+                    self._cond.wait(wait)
+            self._process(queue, batch)
+
+    def _take_ready(self) -> tuple:
+        """(queue, batch, None) for the oldest ready batch, taken off its queue; else
+        (None, None, seconds until the next batch times out, or None if none is waiting)."""
+        now = time.monotonic()
+        timeout = self.options.batch_timeout_micros / 1e6
+        best, wait = None, None
+        for key, queue in self._queues.items():
+            batch = queue.batches[0]
+            if (len(queue.batches) > 1 or batch.size >= self.options.max_batch_size
+                    or now >= batch.opened + timeout):
+                if best is None or batch.opened < best[2].opened:
+                    best = (key, queue, batch)
+            else:
+                remaining = batch.opened + timeout - now
+                wait = remaining if wait is None else min(wait, remaining)
+        if best is None:
+            return None, None, wait
+        key, queue, batch = best
+        queue.batches.popleft()
+        if not queue.batches:
+            del self._queues[key]
+        return queue, batch, None
+
+    def _process(self, queue: _BatchQueue, batch: _Batch) -> None:
+        tasks = batch.tasks
+        try:
+            if len(tasks) > 1:
+                try:
+                    self._run_merged(queue, batch)
+                    return
+                except Exception as e:  # noqa: BLE001 - answered below, one request at a time
+                    logger.debug("a batch of %d requests failed (%s); running them one by one",
+                                 len(tasks), e)
+            for task in tasks:
+                try:
+                    task.outputs = self._execute(queue.servable, queue.signature_name, task.arrays,
+                                                 queue.wanted)
+                except Exception as e:  # noqa: BLE001 - raised again in the request's thread
+                    task.error = e
+        finally:
+            for task in tasks:
+                task.done.set()
+
+    def _run_merged(self, queue: _BatchQueue, batch: _Batch) -> None:
+        tasks = batch.tasks
+        arrays = {alias: np.concatenate([task.arrays[alias] for task in tasks])
+                  for alias in tasks[0].arrays}
+        outputs = self._execute(queue.servable, queue.signature_name, arrays, queue.wanted)
+        for alias, array in outputs.items():
+            if array.ndim == 0 or array.shape[0] != batch.size:
+                raise ServingError(grpc.StatusCode.INTERNAL, f"batched output {alias} has shape "
+                                   f"{list(array.shape)}, not a batch of {batch.size}")
+        offset = 0
+        for task in tasks:
+            task.outputs = {alias: array[offset:offset + task.size]
+                            for alias, array in outputs.items()}
+            offset += task.size
+
+
 # --- JSON <-> tensors (TF Serving's REST encoding) -----------------------------------------
 
 
@@ -723,16 +1003,35 @@ _MODEL_IN_PATH = re.compile(r"/v1/models/([^/:]+)", re.IGNORECASE)
 
 
 class _Metrics:
-    """Request counts, exported like TF Serving's :tensorflow:serving:request_count."""
+    """Request counts, exported like TF Serving's :tensorflow:serving:request_count, and model
+    calls (signature runs, batched or not) with the examples they processed, which only the
+    local server exports (local_server_model_calls_total, local_server_model_call_examples_total)."""
 
     def __init__(self):
         self._counts = {}
+        self._calls = {}  # (model, version, signature) -> [calls, examples]
         self._lock = threading.Lock()
 
     def count(self, model: str, status: str) -> None:
         with self._lock:
             key = (model, status)
             self._counts[key] = self._counts.get(key, 0) + 1
+
+    def model_call(self, model: str, version: int, signature: str, examples: int) -> None:
+        with self._lock:
+            entry = self._calls.setdefault((model, version, signature), [0, 0])
+            entry[0] += 1
+            entry[1] += examples
+
+    def request_counts(self) -> dict:
+        """{(model, status): requests} so far."""
+        with self._lock:
+            return dict(self._counts)
+
+    def model_calls(self) -> dict:
+        """{(model, version, signature): (model calls, examples)} so far."""
+        with self._lock:
+            return {key: tuple(value) for key, value in self._calls.items()}
 
     def render(self, manager: ModelManager) -> str:
         lines = ["# TYPE :tensorflow:serving:request_count counter"]
@@ -745,15 +1044,24 @@ class _Metrics:
         for model, versions in sorted(manager.available().items()):
             lines.append(f':tensorflow:serving:model_versions_available{{model_name="{model}"}} '
                          f"{len(versions)}")
+        calls = sorted(self.model_calls().items())
+        for index, name in enumerate(("local_server_model_calls_total",
+                                      "local_server_model_call_examples_total")):
+            lines.append(f"# TYPE {name} counter")
+            for (model, version, signature), values in calls:
+                lines.append(f'{name}{{model_name="{model}",model_version="{version}",'
+                             f'signature_name="{signature}"}} {values[index]}')
         return "\n".join(lines) + "\n"
 
 
 class RestApi:
     """TF Serving's REST API over a ModelManager: (method, path, body) -> (HTTP status, JSON)."""
 
-    def __init__(self, manager: ModelManager, max_image_bytes: int):
+    def __init__(self, manager: ModelManager, max_image_bytes: int, predict=None):
         self.manager = manager
         self.decoder = _JsonDecoder(max_image_bytes)
+        # (servable, signature name, inputs) -> outputs; LocalModelServer.predict batches.
+        self._predict = predict or (lambda servable, name, inputs: servable.run(name, inputs))
 
     def handle(self, method: str, path: str, body: bytes) -> tuple:
         if not _API_PATH.fullmatch(path):
@@ -803,7 +1111,7 @@ class RestApi:
         servable = self.manager.resolve(name, version, label)
         signature_name, signature_def = servable.signature(signature_name)
         inputs, row_format = _request_inputs(doc, signature_def.inputs, self.decoder)
-        outputs = servable.run(signature_name, inputs)
+        outputs = self._predict(servable, signature_name, inputs)
         return _response_json(outputs, row_format)
 
 
@@ -822,6 +1130,10 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "text-recognizer-local-serving/1"
     timeout = 120  # seconds a connection may sit idle (or trickle a body) before it is dropped
+    # TCP_NODELAY: the headers and the body go out in two writes, and with Nagle's algorithm the
+    # body waits for the client's (delayed) ACK of the headers, ~40 ms on Linux per keep-alive
+    # request (benchmarks/serving_benchmark.py showed it).
+    disable_nagle_algorithm = True
     server: "_RestServer"
 
     def do_GET(self):
@@ -957,7 +1269,8 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 if largest > self.owner.max_image_bytes:
                     raise too_large(f"a binary value of {largest} bytes exceeds the limit of "
                                     f"{self.owner.max_image_bytes} bytes (--max_image_bytes)")
-        outputs = servable.run(signature_name, inputs, tuple(request.output_filter))
+        outputs = self.owner.predict(servable, signature_name, inputs,
+                                     tuple(request.output_filter))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -1001,19 +1314,24 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class LocalModelServer:
-    """REST and gRPC endpoints over a ModelManager. Port 0 picks a free port (see .rest_port)."""
+    """REST and gRPC endpoints over a ModelManager. Port 0 picks a free port (see .rest_port).
+
+    With `batching` (BatchingOptions), Predict calls go through a Batcher; otherwise each runs
+    the model on its own, in its handler thread. `metrics` counts requests and model calls."""
 
     def __init__(self, manager: ModelManager, host: str = "127.0.0.1", rest_port: int = 8501,
                  grpc_port: int = 8500, max_request_bytes: int = 32 * MiB,
                  max_image_bytes: int = 10 * MiB, metrics_path: str | None = None,
-                 grpc_workers: int = 8):
+                 grpc_workers: int = 8, batching: BatchingOptions | None = None):
         self.manager = manager
         self.host = host
         self.max_request_bytes = max_request_bytes
         self.max_image_bytes = max_image_bytes
         self.metrics_path = metrics_path
         self.metrics = _Metrics()
-        self.rest = RestApi(manager, max_image_bytes)
+        self.batching = batching
+        self.batcher = Batcher(batching, self._execute) if batching is not None else None
+        self.rest = RestApi(manager, max_image_bytes, self.predict)
         self._requested_ports = (rest_port, grpc_port)
         self._grpc_workers = grpc_workers
         self._http = None
@@ -1030,8 +1348,25 @@ class LocalModelServer:
     def grpc_target(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
+    def predict(self, servable: Servable, signature_name: str, inputs: dict,
+                output_filter: tuple = ()) -> dict:
+        """Checks a Predict request's inputs and runs it (in a batch when batching is on)."""
+        signature_name, arrays, wanted = servable.prepare(signature_name, inputs, output_filter)
+        if self.batcher is not None:
+            return self.batcher.run(servable, signature_name, arrays, wanted)
+        return self._execute(servable, signature_name, arrays, wanted)
+
+    def _execute(self, servable: Servable, signature_name: str, arrays: dict, wanted=()) -> dict:
+        try:
+            return servable.execute(signature_name, arrays, wanted)
+        finally:
+            examples = max((array.shape[0] for array in arrays.values() if array.ndim), default=1)
+            self.metrics.model_call(servable.name, servable.version, signature_name, examples)
+
     def start(self) -> "LocalModelServer":
         self.manager.start()
+        if self.batcher is not None:
+            self.batcher.start()
         rest_port, grpc_port = self._requested_ports
         self._http = _RestServer((self.host, rest_port), self)
         self.rest_port = self._http.server_address[1]
@@ -1050,6 +1385,8 @@ class LocalModelServer:
             self.grpc_port = 0
         if not self.grpc_port:
             self._http.server_close()
+            if self.batcher is not None:
+                self.batcher.stop()
             self.manager.stop()
             raise OSError(f"cannot listen for gRPC on {self.host}:{grpc_port}")
         self._grpc.start()
@@ -1064,6 +1401,8 @@ class LocalModelServer:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        if self.batcher is not None:
+            self.batcher.stop()
         self.manager.stop()
 
     def __enter__(self):
@@ -1107,11 +1446,34 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--monitoring_config_file",
                         help="TF Serving MonitoringConfig; serves request counts at its "
                         "Prometheus path when enabled")
+    parser.add_argument("--enable_batching", nargs="?", const=True, default=False, type=_flag,
+                        metavar="true|false",
+                        help="merge concurrent Predict calls for the same model version and "
+                        "signature into one model call (TF Serving's flag; see "
+                        "--batching_parameters_file)")
+    parser.add_argument("--batching_parameters_file",
+                        help="TF Serving BatchingParameters text proto "
+                        "(serving/config/batching.config): max_batch_size, batch_timeout_micros, "
+                        "max_enqueued_batches, num_batch_threads; without it, TF Serving's "
+                        "defaults (1000, 0, 10, one thread per CPU)")
+    parser.add_argument("--grpc_max_threads", type=int, default=8,
+                        help="threads answering gRPC calls (8); at most this many gRPC Predict "
+                        "calls are in flight, and so can be batched together")
     parser.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
                         help="accepted for compatibility with TF Serving's command line; the "
                         "local server always allows such labels")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
+
+
+def _flag(text: str) -> bool:
+    """A boolean flag's value as TF Serving takes it: --flag, --flag=true, --flag=false."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def build_server(argv=None) -> LocalModelServer:
@@ -1127,6 +1489,11 @@ def build_server(argv=None) -> LocalModelServer:
         parser.error("--max_request_bytes and --max_image_bytes must be positive")
     if args.model_base_path_root and not args.model_config_file:
         parser.error("--model_base_path_root goes with --model_config_file")
+    if args.batching_parameters_file and not args.enable_batching:
+        parser.error("--batching_parameters_file is set without --enable_batching (TF Serving "
+                     "refuses this too)")
+    if args.grpc_max_threads < 1:
+        parser.error("--grpc_max_threads must be at least 1")
     try:
         if args.model_config_file:
             manager = ModelManager(
@@ -1142,12 +1509,16 @@ def build_server(argv=None) -> LocalModelServer:
             prometheus = read_monitoring_config(args.monitoring_config_file).prometheus_config
             if prometheus.enable:
                 metrics_path = prometheus.path or "/monitoring/prometheus/metrics"
+        batching = None
+        if args.enable_batching:
+            batching = (BatchingOptions.from_file(args.batching_parameters_file)
+                        if args.batching_parameters_file else BatchingOptions())
     except ValueError as e:  # includes ConfigFileError
         parser.error(str(e))
     return LocalModelServer(
         manager, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
         max_request_bytes=args.max_request_bytes, max_image_bytes=args.max_image_bytes,
-        metrics_path=metrics_path)
+        metrics_path=metrics_path, grpc_workers=args.grpc_max_threads, batching=batching)
 
 
 def main(argv=None) -> int:
@@ -1161,8 +1532,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     models = ", ".join(f"{name} {versions}" for name, versions in server.manager.available().items())
+    batching = server.batching
+    batching = (f"batching up to {batching.max_batch_size} examples, {batching.batch_timeout_micros} "
+                f"us timeout, {batching.num_batch_threads} threads, {batching.max_enqueued_batches} "
+                "batches queued" if batching else "no batching")
     print(f"Local model server (a stand-in for TF Serving) on REST {server.rest_url} and gRPC "
-          f"{server.grpc_target}; serving {models or 'no models yet'}", flush=True)
+          f"{server.grpc_target}; serving {models or 'no models yet'}; {batching}", flush=True)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())

@@ -1,4 +1,4 @@
-"""serving.app: the HTTP prediction app in front of a fake TF Serving (see test_client.py).
+"""serving.app: the HTTP prediction app in front of the local model server (tests/conftest.py).
 
 Every endpoint, every kind of bad request (each answered with a 4xx JSON error naming the
 problem, after which the app still serves), the model server's refusals, and the structured
@@ -15,10 +15,7 @@ import threading
 import numpy as np
 import pytest
 from test_client import (
-    LOADING,
-    FakeServing,
     closed_port,
-    exported_line_model,
     in_process_predictor,
     line_image,
     png_bytes,
@@ -99,25 +96,10 @@ def data_url(data: bytes, media_type: str = "image/png") -> str:
 
 
 @pytest.fixture(scope="module")
-def fake():
-    serving = FakeServing(exported_line_model())
-    serving.grpc_address = serving.start_grpc()
-    yield serving
-    serving.stop()
-
-
-@pytest.fixture(scope="module")
-def app(fake):
-    server = AppServer(fake.grpc_address, max_image_bytes=MAX_IMAGE_BYTES, max_pixels=200_000)
+def app(model_server):
+    server = AppServer(model_server.grpc_target, max_image_bytes=MAX_IMAGE_BYTES, max_pixels=200_000)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def served(fake):
-    fake.requests.clear()
-    fake.states.update({1: 30, 2: 30})
-    return fake
 
 
 def assert_still_serving(app):
@@ -129,21 +111,24 @@ def assert_still_serving(app):
 # --- health ----------------------------------------------------------------------------------
 
 
-def test_healthz_and_readyz(app, served):
+def test_healthz_and_readyz(app, model_server):
     assert app.request("GET", "/healthz")[:2] == (200, {"status": "ok"})
     assert app.request("GET", "/readyz")[:2] == (
         200,
-        {"status": "ready", "model": "lines", "versions": [1, 2]},
+        {"status": "ready", "model": "lines", "versions": [2, 1]},
     )
-    served.states.update({1: LOADING, 2: LOADING})
-    status, body = app.request("GET", "/readyz")[:2]
-    assert status == 503
-    assert body == {"error": "model 'lines' is not available (1: LOADING, 2: LOADING)"}
-    assert app.request("GET", "/healthz")[0] == 200  # up, though not ready
+    server = AppServer(model_server.grpc_target, model="broken")  # its only version failed to load
+    try:
+        status, body = server.request("GET", "/readyz")[:2]
+        assert status == 503
+        assert body == {"error": "model 'broken' is not available (1: END)"}
+        assert server.request("GET", "/healthz")[0] == 200  # up, though not ready
+    finally:
+        server.stop()
 
 
-def test_unknown_model_is_not_ready_and_predicts_404(fake):
-    server = AppServer(fake.grpc_address, model="nope")
+def test_unknown_model_is_not_ready_and_predicts_404(model_server):
+    server = AppServer(model_server.grpc_target, model="nope")
     try:
         status, body = server.request("GET", "/readyz")[:2]
         assert status == 503 and "Could not find any versions of model nope" in body["error"]
@@ -177,8 +162,7 @@ def test_json_data_url_multipart_and_bare_base64_predict_the_same(app, served):
     assert app.predict_json({"image": data_url(image)}) == (200, expected)
     assert app.predict_json({"image": base64.b64encode(image).decode()}) == (200, expected)
     assert app.predict_file(image) == (200, expected)
-    assert [r["images"] for r in served.requests] == [1, 1, 1]
-    assert {r["version"] for r in served.requests} == {None}
+    assert served.calls() == {2: (3, 3)}  # three calls of one image, to the latest version
 
 
 def test_version_from_json_form_or_query_reaches_the_server(app, served):
@@ -186,7 +170,7 @@ def test_version_from_json_form_or_query_reaches_the_server(app, served):
     assert app.predict_json({"image": data_url(image), "version": 1})[0] == 200
     assert app.predict_file(image, fields={"version": "2"})[0] == 200
     assert app.predict_file(image, path="/v1/predict?version=1")[0] == 200
-    assert [r["version"] for r in served.requests] == [1, 2, 1]
+    assert served.calls() == {1: (2, 2), 2: (1, 1)}
 
     status, body = app.predict_json({"image": data_url(image), "version": 7})
     assert (status, body) == (
@@ -324,7 +308,7 @@ def test_bad_request_gets_a_4xx_json_error_and_the_app_keeps_serving(
     got_status, body = send(app)
     assert got_status == status
     assert isinstance(body, dict) and list(body) == ["error"] and message in body["error"], body
-    assert served.requests == []  # refused before calling the model server
+    assert served.requests() == 0  # refused before calling the model server
     assert_still_serving(app)
 
 

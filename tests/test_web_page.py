@@ -22,8 +22,6 @@ import pytest
 import websocket
 from test_app import AppServer
 from test_client import (
-    FakeServing,
-    exported_line_model,
     in_process_predictor,
     line_image,
     png_bytes,
@@ -146,16 +144,9 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def fake():
-    serving = FakeServing(exported_line_model())
-    serving.grpc_address = serving.start_grpc()
-    yield serving
-    serving.stop()
-
-
-@pytest.fixture(scope="module")
-def app(fake):
-    server = AppServer(fake.grpc_address)
+def app(model_server):
+    """The app in front of the local model server (tests/conftest.py), for model `lines`."""
+    server = AppServer(model_server.grpc_target)
     yield server
     server.stop()
 
@@ -176,8 +167,7 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser, app, fake):
-    fake.requests.clear()
+def page(browser, app):
     browser.open(f"http://127.0.0.1:{app.port}/")
     return browser
 
@@ -199,7 +189,7 @@ def shown(text: str) -> str:
     return text if text else "(nothing read)"
 
 
-def test_draw_a_line_and_predict(page, fake, tmp_path):
+def test_draw_a_line_and_predict(page, served, tmp_path):
     *_, (left, top, width, height) = page.center("#canvas")
     # Handwriting-like strokes: a zigzag, a loop and a bar across the left half of the canvas.
     strokes = [
@@ -230,11 +220,11 @@ def test_draw_a_line_and_predict(page, fake, tmp_path):
 
     ((text, confidence),) = in_process_predictor().predict_batch([drawn])
     assert shown_result == {"pred": shown(text), "conf": f"{confidence:.3f}", "error": ""}
-    assert [r["images"] for r in fake.requests] == [1]
+    assert served.calls() == {2: (1, 1)}  # one image, one model call
     assert screenshot.stat().st_size > 5000
 
 
-def test_upload_an_image_and_predict(page, fake, tmp_path):
+def test_upload_an_image_and_predict(page, served, tmp_path):
     image_path = tmp_path / "uploaded_line.png"
     image_path.write_bytes(png_bytes(line_image(6, width=200)))
     document = page.send("DOM.getDocument")
@@ -252,16 +242,21 @@ def test_upload_an_image_and_predict(page, fake, tmp_path):
 
     ((text, confidence),) = in_process_predictor().predict_batch([image_path])
     assert shown_result == {"pred": shown(text), "conf": f"{confidence:.3f}", "error": ""}
-    assert [r["images"] for r in fake.requests] == [1]
+    assert served.calls() == {2: (1, 1)}
 
 
-def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(page, fake, app):
+def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(
+    page, served, model_server
+):
     page.click("#predict")
     assert result(page)["error"] == "Draw a line of handwriting or upload an image first."
-    assert fake.requests == []
+    assert served.requests() == 0
 
-    fake.states.update({1: 20, 2: 20})  # no version available: the server says NOT_FOUND
+    # The same page from an app serving `broken`, whose only version failed to load: the model
+    # server answers NOT_FOUND, and the page shows it.
+    broken = AppServer(model_server.grpc_target, model="broken")
     try:
+        page.open(f"http://127.0.0.1:{broken.port}/")
         x, y, _ = page.center("#canvas")
         page.mouse("mousePressed", x - 50, y)
         page.mouse("mouseMoved", x + 50, y + 10)
@@ -269,9 +264,10 @@ def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(page, fa
         page.click("#predict")
         shown_result = result(page)
     finally:
-        fake.states.update({1: 30, 2: 30})
+        broken.stop()
     assert shown_result["pred"] == ""
     assert (
         shown_result["error"]
-        == "Error: model server: Servable not found for request: Specific(lines, 2)"
+        == "Error: model server: Servable not found for request: Latest(broken)"
     )
+    assert served.requests() == 1 and served.calls("broken") == {}
