@@ -27,13 +27,13 @@ import numpy as np
 import requests
 
 
-def default_image() -> bytes:
-    """A white 28 x 140 PNG with a few dark strokes, like a short line of handwriting."""
+def default_image(width: int = 140, height: int = 28) -> bytes:
+    """A white PNG with dark pen-like strokes all along it, like a line of handwriting."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    image = np.full((28, 140), 255, np.uint8)
-    for x in range(4, 128, 14):
+    image = np.full((height, width), 255, np.uint8)
+    for x in range(4, width - 12, 14):
         top, left = rng.integers(3, 8), x + rng.integers(0, 4)
         image[top : top + 18, left : left + 3] = 20
         image[top + 8 : top + 11, left : left + 9] = 20

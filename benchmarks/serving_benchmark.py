@@ -35,7 +35,6 @@ cell alike. Prints JSON, then Markdown tables (docs/benchmarks.md, "Serving", re
 import argparse
 import base64
 import functools
-import io
 import json
 import os
 import platform
@@ -52,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.load_test import report, run
+from benchmarks.load_test import default_image, report, run
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PUSHED_DIR = REPO / "artifacts" / "lines_benchmark" / "line_lstm_ctc" / "serving" / "lines"
@@ -97,17 +96,7 @@ def export_untrained(path: Path) -> Path:
 
 def line_png(width: int = LINE_SHAPE[1], height: int = LINE_SHAPE[0]) -> bytes:
     """A white line image with dark pen-like strokes all along it, as PNG."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    image = np.full((height, width), 255, np.uint8)
-    for x in range(4, width - 16, 14):
-        top, left = rng.integers(3, 8), x + rng.integers(0, 4)
-        image[top : top + 18, left : left + 3] = 20
-        image[top + 8 : top + 11, left : left + 9] = 20
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return default_image(width, height)
 
 
 # --- targets: one call = one request -------------------------------------------------------
