@@ -9,11 +9,13 @@ ML Metadata store live under `--root`, so a rerun reuses cached results.
 """
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 import tensorflow_model_analysis as tfma
+from absl import logging as absl_logging
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
 from components.anomalies_gate import DataAnomaliesError
@@ -57,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0.01,
         help="lines: blessing allows at most this CER increase over the latest blessed model",
     )
+    parser.add_argument("--verbose", action="store_true", help="show TFX and Beam warnings")
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
     )
@@ -147,6 +150,9 @@ def _first_eval_example(result: dict) -> tuple:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not args.verbose:  # TFX repeats harmless warnings per component; keep the summary readable
+        absl_logging.set_verbosity(absl_logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         result = run(args)
     except (ConfigError, DatasetError) as e:
