@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from data.features import CHARACTER_KEY, LABEL_KEY, LENGTH_KEY
 from evaluation.tfma_metrics import line_metric_configs
 from trainer.export import EXAMPLES_SIGNATURE
+from transform.line_preprocessing import synthesis_args
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 
@@ -107,7 +108,7 @@ def lines_task(
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LENGTH_KEY])],
         metrics_specs=[tfma.MetricsSpec(metrics=line_metric_configs(max_cer, max_cer_increase))],
     )
-    synthesis = {k: dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
+    synthesis = synthesis_args(dataset_args)
     return Task(
         schema_file=os.path.join(schema_dir, "emnist_lines", "schema.pbtxt"),
         preprocessing_fn="transform.line_preprocessing.preprocessing_fn",

@@ -21,7 +21,7 @@ from trainer.export import export_classifier, export_line_model
 from trainer.lines import build_line_model, model_inputs
 from trainer.networks import NETWORKS
 from training.config import ExperimentConfig
-from transform.line_preprocessing import draw_lines
+from transform.line_preprocessing import draw_lines, synthesis_args
 from transform.line_synthesis import load_glyph_bank
 
 METRICS_FILE = "training_metrics.json"
@@ -62,7 +62,7 @@ class _EpochCounter(keras.callbacks.Callback):
 def _redraw_every_epoch(dataset, config: ExperimentConfig, bank_paths: list, epoch: tf.Variable):
     """Replaces each training line's image by a fresh drawing for the current epoch."""
     banks = [load_glyph_bank(path) for path in bank_paths]
-    synthesis = {k: config.dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
+    synthesis = synthesis_args(config.dataset_args)
 
     def redraw(features, labels):
         seeds = features[SEED_KEY] + tf.cast(epoch, tf.int64) * _SEED_STRIDE

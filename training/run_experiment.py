@@ -28,6 +28,7 @@ from pipeline.tasks import task_for
 from serving.predictors import CharacterPredictor, LinePredictor
 from training.config import ConfigError, ExperimentConfig
 from training.examples import prepare_examples, prepare_line_examples
+from transform.line_preprocessing import synthesis_args
 from transform.line_synthesis import load_glyph_bank, synthesize_lines
 from training.outputs import custom_property, latest_run
 
@@ -142,7 +143,7 @@ def _first_eval_example(result: dict) -> tuple:
         images, _, characters = read_split(result["examples_dir"], EVAL_SPLIT)
         return images[0], characters[0]
     texts, seeds = read_line_examples(result["examples_dir"], EVAL_SPLIT)
-    synthesis = {k: result["config"].dataset_args[k] for k in ("max_length", "min_overlap", "max_overlap")}
+    synthesis = synthesis_args(result["config"].dataset_args)
     bank = load_glyph_bank(result["glyph_banks"][1])
     images, _ = synthesize_lines(texts[:1], seeds[:1], bank, **synthesis)
     return (images[0].numpy() * 255).round().astype("uint8"), texts[0]

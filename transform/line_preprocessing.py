@@ -33,8 +33,9 @@ def draw_lines(texts, seeds, glyph_sets, banks: list, synthesis: dict):
     return images[..., None], drawn[0][1]
 
 
-def synthesis_args(custom_config: dict) -> dict:
-    return {key: custom_config[key] for key in ("max_length", "min_overlap", "max_overlap")}
+def synthesis_args(settings: dict) -> dict:
+    """The drawing arguments of synthesize_lines, picked from dataset_args or custom_config."""
+    return {key: settings[key] for key in ("max_length", "min_overlap", "max_overlap")}
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
