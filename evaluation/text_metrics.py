@@ -12,7 +12,7 @@ error per reference unit is undefined, and inf fails every upper-bound threshold
 from typing import Sequence
 
 from data.vocabulary import LINE_CHARACTERS, PAD_INDEX
-from trainer.decoding import NO_CLASS
+from common.signatures import NO_CLASS
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:

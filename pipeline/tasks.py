@@ -13,7 +13,7 @@ import tensorflow_model_analysis as tfma
 
 from data.features import CHARACTER_KEY, LABEL_KEY, LENGTH_KEY
 from evaluation.tfma_metrics import line_metric_configs
-from trainer.export import EXAMPLES_SIGNATURE
+from common.signatures import EXAMPLES_SIGNATURE
 from transform.line_preprocessing import synthesis_args
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")

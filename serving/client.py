@@ -37,7 +37,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.predictors import ImageInput, PredictionError, encode_image
-from trainer.export import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
+from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 
 TEXT_OUTPUTS = ("text", "character")  # line models, character models
 DEFAULT_TIMEOUT = 30.0

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from trainer.export import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
+from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 
 ImageInput = Union[str, Path, bytes, np.ndarray]
 

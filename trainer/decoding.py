@@ -12,9 +12,9 @@ average would hide it among the many confident steps).
 import keras
 import tensorflow as tf
 
+from common.signatures import NO_CLASS
 from data.vocabulary import LINE_CHARACTERS, PAD_INDEX
 
-NO_CLASS = -1  # right-padding of decoded indices
 CTC_STRATEGIES = ("greedy", "beam_search")
 # log(0) would be -inf, which the beam search turns into NaN scores.
 _MIN_PROBABILITY = 1e-12

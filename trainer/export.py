@@ -12,15 +12,17 @@ their Transform graph draws lines from text and holds the glyph banks, which ser
 import keras
 import tensorflow as tf
 
+from common.signatures import (
+    EXAMPLES_INPUT,
+    EXAMPLES_SIGNATURE,
+    IMAGE_BYTES_INPUT,
+    SERVING_SIGNATURE,
+)
 from data.features import IMAGE_KEY, LABEL_KEY
 from trainer.lines import START_TOKEN
 from trainer.decoding import ctc_decode, indices_to_text, per_position_decode
 from trainer.networks.line_attention import greedy_decode
 from transform.preprocessing import decode_images
-
-SERVING_SIGNATURE = "serving_default"
-EXAMPLES_SIGNATURE = "from_examples"
-IMAGE_BYTES_INPUT = "image_bytes"
 
 
 def export_classifier(model: keras.Model, tf_transform_output, characters: list, path: str) -> None:
@@ -90,6 +92,6 @@ def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
         [tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)],
     )
     archive.add_endpoint(
-        EXAMPLES_SIGNATURE, serve_examples, [tf.TensorSpec([None], tf.string, name="examples")]
+        EXAMPLES_SIGNATURE, serve_examples, [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
     )
     archive.write_out(path, verbose=False)

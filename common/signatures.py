@@ -1,0 +1,13 @@
+"""The exported SavedModel's contract: signature names, input names and output conventions.
+
+The trainer writes these, TFMA, the predictors, the local server and the clients read them.
+"""
+
+SERVING_SIGNATURE = "serving_default"  # encoded images -> predictions, for TF Serving
+EXAMPLES_SIGNATURE = "from_examples"  # serialized tf.Example -> predictions, for TFMA
+IMAGE_BYTES_INPUT = "image_bytes"  # serving_default's input: a batch of encoded images
+EXAMPLES_INPUT = "examples"  # from_examples' input: a batch of serialized tf.Example
+
+NO_CLASS = -1  # right-padding of decoded class indices in line models' `decoded` output
+# The output that holds what was read: line models return `text`, character models `character`.
+TEXT_OUTPUTS = ("text", "character")
