@@ -11,7 +11,7 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 
 # Line examples (EMNIST lines): the text to draw and a per-line seed; Transform draws the image.
-TEXT_KEY = "text"  # UTF-8 line transcription, only characters of data.vocabulary.LINE_CHARACTERS
+TEXT_KEY = "text"  # UTF-8 line transcription, only characters of data.vocabulary.GLYPH_CHARACTERS for drawn lines
 SEED_KEY = "seed"  # int64 seed: the same seed draws the same glyphs and overlaps
 LENGTH_KEY = "length"  # int64 number of characters, for slicing metrics by line length
 GLYPH_SET_KEY = "glyph_set"  # int64: which glyph bank draws the line (0: train glyphs, 1: test)

@@ -23,14 +23,14 @@ import tensorflow as tf
 from data.errors import DatasetError
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY
 from data.tfrecords import DEFAULT_NUM_SHARDS, read_examples, write_shards
-from data.vocabulary import LINE_CHARACTERS
+from data.vocabulary import GLYPH_CHARACTERS
 
 SAMPLE_SENTENCES = Path(__file__).resolve().parent / "sample" / "sentences.txt"
 SOURCES = ("auto", "brown", "sample")
 SAMPLE_EVERY = 19  # every 19th of Brown's 57,340 sentences: 3,018, about 310 KB
 
 _BROWN_FILES = r"c[a-z]\d\d"  # the corpus files, as nltk.corpus.brown names them
-_VOCABULARY = frozenset(LINE_CHARACTERS)
+_VOCABULARY = frozenset(GLYPH_CHARACTERS)
 _NO_SPACE_AFTER = re.compile(r"(``|[($\[{]) ")
 _NO_SPACE_BEFORE = re.compile(r" (''|[.,;:!?%)\]}])")
 _SAMPLE_HEADER = f"""\
@@ -64,7 +64,7 @@ def load_sentences(source: str = "auto") -> list[str]:
 
 
 def to_line_text(text: str) -> str:
-    """`text` in the line vocabulary (data.vocabulary.LINE_CHARACTERS): what a line can show.
+    """`text` in the glyph vocabulary (data.vocabulary.GLYPH_CHARACTERS): what a drawn line can show.
 
     EMNIST has glyphs for 0-9, A-Z and a-z only, so every other character (punctuation, symbols)
     is dropped; accented letters keep their base letter (NFKD). Whitespace becomes one space

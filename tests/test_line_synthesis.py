@@ -128,7 +128,7 @@ def test_too_long_or_unknown_text_fails_clearly():
         draw(["abcdef"], [0], max_length=5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_length=5"):
         list(tf.data.Dataset.from_tensors((["abcdef"], [0])).map(lambda t, s: synthesize_lines(t, s, BANK, 5)))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="LINE_CHARACTERS"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="GLYPH_CHARACTERS"):
         draw(["it's"], [0])
 
 

@@ -27,7 +27,7 @@ def _log(probabilities: tf.Tensor) -> tf.Tensor:
 def ctc_decode(
     probabilities: tf.Tensor, strategy: str = "greedy", beam_width: int = 10
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """CTC probabilities [B, T, 64] (blank = PAD_INDEX) -> (indices int64 [B, T], confidence [B]).
+    """CTC probabilities [B, T, NUM_LINE_CLASSES] (blank = PAD_INDEX) -> (indices int64 [B, T], confidence [B]).
 
     Pass softmax probabilities (apply keras.ops.softmax to a network's logits first). Every line
     is read over all T steps. Confidence: greedy, the probability of its single best alignment

@@ -15,12 +15,12 @@ import tensorflow as tf
 
 from data.emnist import BYCLASS_CHARACTERS
 from data.errors import DatasetError
-from data.vocabulary import LINE_CHARACTERS, PAD_INDEX, SPACE_INDEX
+from data.vocabulary import GLYPH_CHARACTERS, PAD_INDEX, SPACE_INDEX
 from transform.preprocessing import IMAGE_SIZE
 
 _ASCII = 128  # every line character is ASCII; the class of each code point below this
 _CLASS_OF_CODE = np.full(_ASCII, -1, dtype=np.int64)
-_CLASS_OF_CODE[[ord(c) for c in LINE_CHARACTERS]] = np.arange(len(LINE_CHARACTERS))
+_CLASS_OF_CODE[[ord(c) for c in GLYPH_CHARACTERS]] = np.arange(len(GLYPH_CHARACTERS))
 
 
 class GlyphBank:
@@ -84,7 +84,7 @@ def synthesize_lines(texts: tf.Tensor, seeds: tf.Tensor, bank: GlyphBank, max_le
                      min_overlap: float = 0.0, max_overlap: float = 0.33) -> tuple[tf.Tensor, tf.Tensor]:
     """Draw a batch of lines: (images float32 [B, 28, max_length*28] in [0, 1], labels int64 [B, max_length]).
 
-    texts: tf.string [B], only characters of data.vocabulary.LINE_CHARACTERS (see
+    texts: tf.string [B], only characters of data.vocabulary.GLYPH_CHARACTERS (see
     data.sentences.to_line_text); seeds: int64 [B]. Character i is a random bank image of its
     class (space: an empty glyph) placed at x = round(i * 28 * (1 - overlap)), where the line's
     overlap is uniform in [min_overlap, max_overlap]; overlapping pixels take the maximum. Lines
@@ -105,7 +105,7 @@ def synthesize_lines(texts: tf.Tensor, seeds: tf.Tensor, bank: GlyphBank, max_le
     checks = [
         tf.debugging.assert_equal(tf.size(texts), tf.size(seeds), message="need one seed per text"),
         tf.debugging.assert_non_negative(
-            classes.flat_values, message="line text has characters outside data.vocabulary.LINE_CHARACTERS"),
+            classes.flat_values, message="line text has characters outside data.vocabulary.GLYPH_CHARACTERS"),
         tf.debugging.assert_less_equal(
             classes.row_lengths(), tf.constant(max_length, tf.int64),
             message=f"line text longer than max_length={max_length} characters"),
