@@ -19,9 +19,10 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from data.features import EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
-from trainer.run import METRICS_FILE, build_classifier
+from trainer import METRICS_FILE
+from trainer.models import build_model
 from training import run_experiment
-from training.config import ExperimentConfig
+from trainer.config import ExperimentConfig
 from transform.preprocessing import decode_images
 
 DEFAULT_DATA_DIR = os.environ.get(
@@ -54,7 +55,7 @@ def plain_keras(config: ExperimentConfig, examples_dir: Path) -> dict:
     keras.utils.set_random_seed(0)
     batch_size = config.train_args["batch_size"]
     train = plain_dataset(examples_dir, TRAIN_SPLIT, batch_size, shuffle=True)
-    model = build_classifier(config, (28, 28, 1))
+    model = build_model(config, (28, 28, 1))
     examples = sum(int(y.shape[0]) for _, y in train)
     started = time.perf_counter()
     model.fit(train, epochs=config.train_args["epochs"], verbose=2)

@@ -25,9 +25,9 @@ import tensorflow_model_analysis as tfma
 
 from data.features import LENGTH_KEY
 from evaluation.tfma_metrics import CER_NAME, EXACT_LINE_ACCURACY_NAME, WER_NAME
-from trainer.run import METRICS_FILE
+from trainer import METRICS_FILE
 from training import run_experiment
-from training.config import ExperimentConfig
+from trainer.config import ExperimentConfig
 from training.outputs import custom_property
 
 _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -9,8 +9,9 @@ import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes in each Split-<name> directory
 
@@ -45,9 +46,9 @@ def read_anomalies(artifact) -> dict:
     }
 
 
-@tfx.dsl.components.component
+@component
 def AnomaliesGate(
-    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
 ) -> None:
     """Raises DataAnomaliesError listing every anomaly, or passes when there are none."""
     problems = describe_anomalies(read_anomalies(anomalies))

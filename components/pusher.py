@@ -9,22 +9,16 @@ newest pushed version and, when they match, records that version as the push ins
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.components.pusher import component as pusher_component
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from common.push_layout import newest_version_dir
+
 FINGERPRINT_FILE = "fingerprint.pb"
-
-
-def newest_version(base_directory: str):
-    """The newest integer-named version directory under `base_directory`, or None."""
-    if not tf.io.gfile.isdir(base_directory):
-        return None
-    versions = [v.rstrip("/") for v in tf.io.gfile.listdir(base_directory) if v.rstrip("/").isdigit()]
-    return max(versions, key=int) if versions else None
 
 
 def same_saved_model(model_dir: str, other_dir: str) -> bool:
@@ -43,21 +37,21 @@ class Executor(pusher_executor.Executor):
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
         )
         base = destination.filesystem.base_directory
-        version = newest_version(base)
+        newest = newest_version_dir(base)
         if (
-            version
+            newest
             and self.CheckBlessing(input_dict)
-            and same_saved_model(self.GetModelPath(input_dict), os.path.join(base, version))
+            and same_saved_model(self.GetModelPath(input_dict), newest)
         ):
             model_push = artifact_utils.get_single_instance(
                 output_dict[standard_component_specs.PUSHED_MODEL_KEY]
             )
-            self._MarkPushed(model_push, os.path.join(base, version), version)
+            self._MarkPushed(model_push, newest, os.path.basename(newest))
             return
         super().Do(input_dict, output_dict, exec_properties)
 
 
-class Pusher(tfx.components.Pusher):
+class Pusher(pusher_component.Pusher):
     """The standard Pusher, running the executor above."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -3,6 +3,8 @@
 One place for them so the converters, the Transform and the Trainer cannot disagree.
 """
 
+IMAGE_SIZE = 28  # EMNIST glyphs are 28x28; line images are 28 pixels high
+
 IMAGE_KEY = "image"  # PNG-encoded grayscale image, ink white on black, upright
 LABEL_KEY = "label"  # int64 class index into the dataset's character list
 CHARACTER_KEY = "character"  # the class as UTF-8 text, for humans and for slicing
@@ -15,3 +17,11 @@ TEXT_KEY = "text"  # UTF-8 line transcription, only characters of data.vocabular
 SEED_KEY = "seed"  # int64 seed: the same seed draws the same glyphs and overlaps
 LENGTH_KEY = "length"  # int64 number of characters, for slicing metrics by line length
 GLYPH_SET_KEY = "glyph_set"  # int64: which glyph bank draws the line (0: train glyphs, 1: test)
+
+# Real handwriting lines (data.lines: PAGE-XML, ALTO, IAM). IMAGE_KEY holds the line crop as a
+# grayscale PNG in the source's polarity (dark ink on light paper) and TEXT_KEY its text mapped
+# into data.vocabulary.LINE_CHARACTERS (data.charset).
+SOURCE_KEY = "source"  # UTF-8 input format: "pagexml", "alto" or "iam"
+DOCUMENT_KEY = "document"  # UTF-8 document (folder, IAM form) the line comes from
+PAGE_KEY = "page"  # UTF-8 page id, the unit of the train/eval split
+WRITER_KEY = "writer"  # UTF-8 writer id, empty when unknown

@@ -10,12 +10,9 @@ Line pipelines also need their two glyph banks (train, test) where the cluster c
 import argparse
 import os
 
-from tfx import v1 as tfx
-
-from pipeline.pipeline import create_pipeline
-from pipeline.tasks import task_for
-from training.config import ConfigError, ExperimentConfig
-from training.run_experiment import MODEL_NAMES
+from trainer.config import ConfigError, ExperimentConfig
+from trainer.datasets import DATASETS
+from trainer.datasets.emnist_lines import GLYPH_BANKS
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
 IMAGE_SCHEMA_DIR = "/pipeline/schemas"  # where kubeflow/Dockerfile puts schemas/
@@ -32,16 +29,21 @@ def compile_pipeline(
     **thresholds,
 ) -> str:
     """Writes the pipeline spec to `output_file` and returns its path."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    from pipeline.pipeline import create_pipeline
+    from pipeline.tasks import task_for
+
+    resources = {GLYPH_BANKS: list(glyph_banks)} if glyph_banks else {}
     pipeline = create_pipeline(
-        pipeline_name=f"text-recognizer-{MODEL_NAMES[config.dataset]}",
+        pipeline_name=f"text-recognizer-{DATASETS[config.dataset].model_name}",
         pipeline_root=pipeline_root,
         examples_dir=examples_dir,
-        experiment_json=config.to_json(),
-        task=task_for(config, glyph_banks, IMAGE_SCHEMA_DIR, **thresholds),
+        task=task_for(config, resources, IMAGE_SCHEMA_DIR, **thresholds),
         serving_model_dir=serving_model_dir,
     )
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True
         ),
         output_dir=os.path.dirname(os.path.abspath(output_file)),
@@ -68,8 +70,8 @@ def main(argv=None) -> None:
         config = ExperimentConfig.from_json(args.experiment_config)
     except ConfigError as e:
         parser.error(str(e))
-    if config.dataset == "EmnistLinesDataset" and not args.glyph_banks:
-        parser.error("line pipelines need --glyph-banks TRAIN TEST")
+    if GLYPH_BANKS in DATASETS[config.dataset].resources and not args.glyph_banks:
+        parser.error(f"{config.dataset} pipelines need --glyph-banks TRAIN TEST")
     thresholds = {
         key: value
         for key in ("min_accuracy", "max_accuracy_drop", "max_cer", "max_cer_increase")

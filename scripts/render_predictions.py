@@ -9,11 +9,11 @@ draws them, and read through the pushed model's serving signature (serving.LineP
         --glyph-bank DIR/glyphs-eval.npz --max-length 34 --min-overlap 0 --max-overlap 0.33 \\
         --out predictions.png
 
-With --root, the newest pushed version under <root>/serving/lines and the newest complete line
-examples directory under <root>/line_examples/ are used, with that directory's eval bank and the
-synthesis arguments (max_length, min_overlap, max_overlap) from its _COMPLETE marker; explicit
-options override any of these. If several line datasets exist under the root, the newest is
-taken: pass --examples-dir to pick the one the model was trained on.
+With --root, the newest pushed version under <root>/serving/lines is read, and the experiment
+config of the newest lines Trainer run under the root (its training_metrics.json) gives the
+synthesis arguments (max_length, min_overlap, max_overlap) and picks the line examples directory
+prepared with the same dataset arguments, with its eval bank; explicit options override any of
+these.
 """
 
 import argparse
@@ -28,41 +28,42 @@ from data.errors import DatasetError
 from data.features import EVAL_SPLIT
 from data.sentences import read_line_examples
 from evaluation.text_metrics import character_error_rate
+from common.push_layout import LINES_MODEL
+from trainer import METRICS_FILE
 from serving.predictors import LinePredictor, PredictionError, resolve_model_dir
-from training.examples import COMPLETE_MARKER
+from trainer.datasets.emnist_lines import EmnistLinesDataset
+from trainer.datasets.prepared import COMPLETE_MARKER
 from transform.line_synthesis import load_glyph_bank, synthesize_lines
 
 SYNTHESIS_KEYS = ("max_length", "min_overlap", "max_overlap")
 EVAL_BANK = f"glyphs-{EVAL_SPLIT}.npz"
-# training.run_experiment.MODEL_NAMES["EmnistLinesDataset"]; not imported: that pulls in TFX.
-LINES_MODEL_NAME = "lines"
+LINES_PIPELINE = f"text-recognizer-{LINES_MODEL}"
 
 
-def newest_line_examples(root: Path) -> Path:
-    """The line examples directory under `root` whose _COMPLETE marker is newest."""
-    base = root / "line_examples"
-    complete = [d for d in base.glob("*") if d.is_dir() and (d / COMPLETE_MARKER).is_file()]
-    if not complete:
-        raise DatasetError(f"no complete line examples under {base} (run the lines pipeline with "
+def trained_dataset_args(root: Path) -> dict:
+    """The dataset_args of the newest lines Trainer run under `root`, from its training_metrics.json."""
+    runs = (root / "pipelines" / LINES_PIPELINE / "Trainer" / "model_run").glob(f"*/{METRICS_FILE}")
+    newest = max(runs, key=lambda p: p.stat().st_mtime, default=None)
+    if newest is None:
+        raise DatasetError(f"no lines Trainer run under {root} (run the lines pipeline with "
                            f"--root {root} first)")
-    return max(complete, key=lambda d: (d / COMPLETE_MARKER).stat().st_mtime)
+    return json.loads(newest.read_text())["config"]["dataset_args"]
 
 
-def synthesis_args(examples_dir: Path, given: dict) -> dict:
-    """max_length/min_overlap/max_overlap: the given ones, the rest from the _COMPLETE marker."""
-    missing = [k for k in SYNTHESIS_KEYS if given[k] is None]
-    if not missing:
+def line_examples_for(root: Path, dataset_args: dict) -> Path:
+    """The line examples directory under `root` prepared with `dataset_args`."""
+    for directory in sorted((root / "line_examples").glob("*")):
+        marker = directory / COMPLETE_MARKER
+        if marker.is_file() and json.loads(marker.read_text())[-1] == dataset_args:
+            return directory
+    raise DatasetError(f"no complete line examples under {root / 'line_examples'} for {dataset_args}")
+
+
+def synthesis_args(trained: dict, given: dict) -> dict:
+    """max_length/min_overlap/max_overlap: the given ones, the rest as the model was trained."""
+    if all(given[k] is not None for k in SYNTHESIS_KEYS):
         return dict(given)
-    marker = examples_dir / COMPLETE_MARKER
-    try:
-        recorded = json.loads(marker.read_text())
-    except OSError:
-        raise DatasetError(f"{marker} does not exist; pass --{missing[0].replace('_', '-')}") from None
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{marker}: not the JSON marker of line examples: {e}") from None
-    absent = [k for k in missing if k not in recorded]
-    if absent:
-        raise DatasetError(f"{marker} does not record {absent[0]}; pass --{absent[0].replace('_', '-')}")
+    recorded = EmnistLinesDataset().synthesis(trained)
     return {k: recorded[k] if given[k] is None else given[k] for k in SYNTHESIS_KEYS}
 
 
@@ -72,7 +73,7 @@ def resolve_inputs(args) -> tuple:
     if args.model:
         model_dir = resolve_model_dir(args.model)
     elif root:
-        serving = root / "serving" / LINES_MODEL_NAME
+        serving = root / "serving" / LINES_MODEL
         if not serving.is_dir():
             raise PredictionError(f"no pushed line model: {serving} does not exist (run the lines "
                                   f"pipeline with --save --root {root} first)")
@@ -84,12 +85,16 @@ def resolve_inputs(args) -> tuple:
         if not (examples_dir / EVAL_SPLIT).is_dir():
             raise DatasetError(f"--examples-dir {examples_dir}: no {EVAL_SPLIT} split in it")
     elif root:
-        examples_dir = newest_line_examples(root)
+        examples_dir = line_examples_for(root, trained_dataset_args(root))
     else:
         raise DatasetError("give --examples-dir (or --root)")
     bank = Path(args.glyph_bank) if args.glyph_bank else examples_dir / EVAL_BANK
     given = {k: getattr(args, k) for k in SYNTHESIS_KEYS}
-    return model_dir, examples_dir, bank, synthesis_args(examples_dir, given)
+    missing = [k for k in SYNTHESIS_KEYS if given[k] is None]
+    if missing and not root:
+        raise DatasetError(f"without --root, give --{missing[0].replace('_', '-')}")
+    trained = trained_dataset_args(root) if missing else {}
+    return model_dir, examples_dir, bank, synthesis_args(trained, given)
 
 
 def read_lines(model_dir: Path, examples_dir: Path, bank_path: Path, synthesis: dict, count: int):
@@ -122,9 +127,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="pushed model: a version dir, or the dir of versions (newest)")
     parser.add_argument("--examples-dir", help="line examples dir (with eval/ and glyphs-eval.npz)")
     parser.add_argument("--glyph-bank", help=f"eval glyph bank (default: <examples dir>/{EVAL_BANK})")
-    parser.add_argument("--max-length", type=int, help="default: from <examples dir>/_COMPLETE")
-    parser.add_argument("--min-overlap", type=float, help="default: from <examples dir>/_COMPLETE")
-    parser.add_argument("--max-overlap", type=float, help="default: from <examples dir>/_COMPLETE")
+    parser.add_argument("--max-length", type=int, help="default: as the newest lines Trainer run under --root")
+    parser.add_argument("--min-overlap", type=float, help="default: as the newest lines Trainer run under --root")
+    parser.add_argument("--max-overlap", type=float, help="default: as the newest lines Trainer run under --root")
     parser.add_argument("--count", type=int, default=12, help="eval lines to draw and read")
     args = parser.parse_args(argv)
     if args.count < 1:

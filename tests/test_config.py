@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.config import ConfigError, ExperimentConfig
+from trainer.config import ConfigError, ExperimentConfig
 
 SEED_CONFIG = '{"dataset": "EmnistDataset", "model": "CharacterModel", "network": "mlp", "train_args": {"batch_size": 256}}'
 

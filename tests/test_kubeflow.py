@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from kubeflow.runner import IMAGE_SCHEMA_DIR, compile_pipeline, main
-from training.config import ExperimentConfig
+from trainer.config import ExperimentConfig
 
 COMPONENTS = [
     "ImportExampleGen",

@@ -15,14 +15,9 @@ from data.tfrecords import read_split
 from data.vocabulary import PAD_INDEX
 from evaluation.text_metrics import labels_to_text
 from serving.predictors import LinePredictor, PredictionError
-from trainer.export import (
-    EXAMPLES_SIGNATURE,
-    IMAGE_BYTES_INPUT,
-    SERVING_SIGNATURE,
-    export_line_model,
-)
-from trainer.lines import build_line_model
-from training.config import ExperimentConfig
+from common.signatures import EXAMPLES_SIGNATURE, IMAGE_BYTES_INPUT, SERVING_SIGNATURE
+from trainer.config import ExperimentConfig
+from trainer.models import MODEL_KINDS, build_model
 from transform.line_synthesis import GlyphBank, synthesize_lines
 
 MAX_LENGTH = 3
@@ -107,7 +102,7 @@ def export(kind: str, lines, tmp_path_factory, epochs: int = 0):
     model_name, network_args, model_args = KINDS[kind]
     config = line_config(model_name, network_args, model_args)
     keras.utils.set_random_seed(0)
-    model = build_line_model(config, IMAGE_SHAPE)
+    model = build_model(config, IMAGE_SHAPE)
     if epochs:
         _, images, labels = lines
         history = model.fit(images[..., None].astype(np.float32) / 255, labels, epochs=epochs,
@@ -116,7 +111,7 @@ def export(kind: str, lines, tmp_path_factory, epochs: int = 0):
         assert losses[-1] < 0.1 * losses[0], losses
     # A versioned directory, as the Pusher writes it; LinePredictor resolves the newest version.
     model_dir = tmp_path_factory.mktemp(kind) / "line_model"
-    export_line_model(model, config, TRANSFORMED_SPEC, str(model_dir / "1"))
+    MODEL_KINDS[config.model].export_for_images(model, config, TRANSFORMED_SPEC[IMAGE_KEY], str(model_dir / "1"))
     return kind, config, model_dir, tf.saved_model.load(str(model_dir / "1"))
 
 

@@ -10,9 +10,8 @@ from data.features import IMAGE_KEY
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
 from data.vocabulary import NUM_LINE_CLASSES, PAD_INDEX
-from trainer.export import read_lines
-from trainer.lines import build_line_model, model_inputs
-from training.config import ConfigError, ExperimentConfig
+from trainer.models import MODEL_KINDS, build_model
+from trainer.config import ConfigError, ExperimentConfig
 from transform.line_synthesis import GlyphBank, synthesize_lines
 
 MAX_LENGTH = 4
@@ -56,14 +55,14 @@ def tiny_set():
 def run(model: keras.Model, config: ExperimentConfig, batch: int = 2) -> np.ndarray:
     images = tf.constant(np.random.default_rng(0).uniform(0, 1, (batch, *IMAGE_SHAPE)), tf.float32)
     labels = np.full((batch, MAX_LENGTH), PAD_INDEX, np.int64)
-    return np.asarray(model(model_inputs(config, {IMAGE_KEY: images}, labels), training=False))
+    return np.asarray(model(MODEL_KINDS[config.model].training_inputs({IMAGE_KEY: images}, labels), training=False))
 
 
 @pytest.mark.parametrize("model_name", ["LineModel", "LineModelAttention"])
 def test_per_position_and_attention_output_one_distribution_per_character(model_name):
     keras.utils.set_random_seed(0)
     config = line_config(model_name)
-    model = build_line_model(config, IMAGE_SHAPE)
+    model = build_model(config, IMAGE_SHAPE)
     assert tuple(model.output_shape) == (None, MAX_LENGTH, NUM_LINE_CLASSES)
     probabilities = run(model, config)
     assert probabilities.shape == (2, MAX_LENGTH, NUM_LINE_CLASSES)
@@ -74,7 +73,7 @@ def test_per_position_and_attention_output_one_distribution_per_character(model_
 def test_ctc_outputs_logits_per_window(window_width, window_stride):
     keras.utils.set_random_seed(0)
     config = line_config("LineModelCtc", {"window_width": window_width, "window_stride": window_stride})
-    model = build_line_model(config, IMAGE_SHAPE)
+    model = build_model(config, IMAGE_SHAPE)
     steps = (WIDTH - window_width) // window_stride + 1
     assert tuple(model.output_shape) == (None, steps, NUM_LINE_CLASSES)
     assert run(model, config).shape == (2, steps, NUM_LINE_CLASSES)
@@ -82,7 +81,7 @@ def test_ctc_outputs_logits_per_window(window_width, window_stride):
 
 def test_ctc_default_geometry_has_enough_steps_for_the_longest_line():
     config = line_config("LineModelCtc")
-    steps = build_line_model(config, IMAGE_SHAPE).output_shape[1]
+    steps = build_model(config, IMAGE_SHAPE).output_shape[1]
     assert steps >= 2 * MAX_LENGTH - 1
 
 
@@ -127,13 +126,13 @@ def test_model_learns_a_tiny_set(model_name, tiny_set):
     texts, images, labels = tiny_set
     config = line_config(model_name, settings["network_args"], learning_rate=settings["learning_rate"])
     keras.utils.set_random_seed(0)
-    model = build_line_model(config, IMAGE_SHAPE)
-    history = model.fit(model_inputs(config, {IMAGE_KEY: images}, labels), labels,
+    model = build_model(config, IMAGE_SHAPE)
+    history = model.fit(MODEL_KINDS[config.model].training_inputs({IMAGE_KEY: images}, labels), labels,
                         epochs=settings["epochs"], batch_size=settings["batch_size"], verbose=0)
     losses = history.history["loss"]
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.7 * losses[0], losses
     if settings["min_exact"] is not None:
-        read = [t.decode("utf-8") for t in read_lines(model, config, images)["text"].numpy()]
+        read = [t.decode("utf-8") for t in MODEL_KINDS[config.model].read(model, images, config)["text"].numpy()]
         exact = np.mean([r == t for r, t in zip(read, texts)])
         assert exact >= settings["min_exact"], list(zip(texts, read))

@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from trainer.datasets import DATASET_CHARACTERS
+from trainer.datasets import DATASETS
 from trainer.networks import NETWORKS
 
 CHARACTER_NETWORKS = ["lenet", "mlp"]  # line networks: tests/test_line_networks.py
-from trainer.run import build_classifier
-from training.config import ExperimentConfig
+from trainer.models import build_model
+from trainer.config import ExperimentConfig
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 62
@@ -70,9 +70,9 @@ def test_build_classifier_uses_config_and_compiles():
         {"network": "mlp", "network_args": {"num_layers": 2, "layer_size": 16},
          "train_args": {"learning_rate": 0.01}}
     )
-    model = build_classifier(config, INPUT_SHAPE)
+    model = build_model(config, INPUT_SHAPE)
     assert model.name == "mlp"
-    assert tuple(model.output_shape) == (None, len(DATASET_CHARACTERS["EmnistDataset"])) == (None, 62)
+    assert tuple(model.output_shape) == (None, len(DATASETS["EmnistDataset"].characters)) == (None, 62)
     assert len(dense_layers(model)) == 3
     assert model.optimizer is not None
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
@@ -83,7 +83,7 @@ def test_network_learns_a_tiny_separable_set(name):
     keras.utils.set_random_seed(0)
     images, labels = separable_images(320, num_classes=30)
     config = ExperimentConfig.from_dict({"network": name, "train_args": {"learning_rate": 3e-3}})
-    model = build_classifier(config, INPUT_SHAPE)
+    model = build_model(config, INPUT_SHAPE)
     before = model.evaluate(images, labels, verbose=0, return_dict=True)
     history = model.fit(images, labels, epochs=6, batch_size=32, shuffle=True, verbose=0)
     after = model.evaluate(images, labels, verbose=0, return_dict=True)

@@ -15,7 +15,8 @@ from data.features import CHARACTER_KEY, EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
 from pipeline.pipeline import create_pipeline
-from pipeline.tasks import characters_task
+from pipeline.tasks import task_for
+from trainer.config import ExperimentConfig
 from serving.predictors import CharacterPredictor
 from training import run_experiment
 from training.outputs import custom_property
@@ -113,8 +114,7 @@ def test_data_anomalies_stop_the_run_naming_the_feature(tmp_path):
         pipeline_name="anomalies",
         pipeline_root=str(tmp_path / "root"),
         examples_dir=str(examples),
-        experiment_json=json.dumps(CONFIG),
-        task=characters_task(min_accuracy=0.5, max_accuracy_drop=0.01),
+        task=task_for(ExperimentConfig.from_dict(CONFIG), {}, min_accuracy=0.5, max_accuracy_drop=0.01),
         metadata_path=str(tmp_path / "metadata.sqlite"),
         beam_pipeline_args=run_experiment.DEFAULT_BEAM_ARGS,
     )

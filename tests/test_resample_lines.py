@@ -6,8 +6,8 @@ import tensorflow as tf
 from data.features import GLYPH_SET_KEY, IMAGE_KEY, SEED_KEY, TEXT_KEY
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
-from trainer.run import _redraw_every_epoch
-from training.config import ExperimentConfig
+from trainer.datasets.emnist_lines import redraw_every_epoch
+from trainer.config import ExperimentConfig
 from transform.line_preprocessing import draw_lines
 from transform.line_synthesis import GlyphBank, load_glyph_bank, save_glyph_bank
 
@@ -29,7 +29,7 @@ def test_each_epoch_redraws_the_same_texts_with_new_glyphs(tmp_path):
     labels_in = tf.constant([[0, 1], [2, 3]], tf.int64)
     dataset = tf.data.Dataset.from_tensors((features, labels_in))
     epoch = tf.Variable(0, dtype=tf.int64)
-    redrawn = _redraw_every_epoch(dataset, config, banks, epoch)
+    redrawn = redraw_every_epoch(dataset, config, banks, epoch)
 
     first = next(iter(redrawn))[0][IMAGE_KEY].numpy()
     epoch.assign(1)

@@ -1,4 +1,5 @@
-"""Turns line-model outputs into class indices, a confidence and text, inside the serving graph.
+"""Line models' CTC loss, and turning their outputs into class indices, a confidence and text
+inside the serving graph.
 
 Everything here is TensorFlow ops on [batch, steps, NUM_LINE_CLASSES] tensors of unknown batch
 size and length, so it can sit in an exported tf.function. Outputs are dense (indices right-padded
@@ -14,8 +15,8 @@ import tensorflow as tf
 
 from common.signatures import NO_CLASS
 from data.vocabulary import LINE_CHARACTERS, PAD_INDEX
+from trainer.models.line_ctc import CTC_STRATEGIES
 
-CTC_STRATEGIES = ("greedy", "beam_search")
 # log(0) would be -inf, which the beam search turns into NaN scores.
 _MIN_PROBABILITY = 1e-12
 
@@ -80,3 +81,19 @@ def indices_to_text(indices: tf.Tensor) -> tf.Tensor:
         tf.constant(list(LINE_CHARACTERS)), tf.where(is_character, indices, 0)
     )
     return tf.strings.reduce_join(tf.ragged.boolean_mask(characters, is_character), axis=-1)
+
+
+def read_result(decoded: tf.Tensor, confidence: tf.Tensor) -> dict:
+    """A line model's serving outputs from its decoded indices [B, L] and confidences [B]."""
+    return {"text": indices_to_text(decoded), "confidence": confidence, "decoded": decoded}
+
+
+def ctc_loss(labels, logits):
+    """Mean CTC loss of labels [B, L] padded with PAD_INDEX given logits [B, T, classes]."""
+    labels = tf.cast(labels, tf.int32)
+    label_length = tf.reduce_sum(tf.cast(labels != PAD_INDEX, tf.int32), axis=1)
+    steps = tf.shape(logits)[1]
+    logit_length = tf.fill(tf.shape(labels)[:1], steps)
+    return keras.ops.mean(
+        keras.ops.ctc_loss(labels, logits, label_length, logit_length, mask_index=PAD_INDEX)
+    )

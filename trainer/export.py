@@ -19,9 +19,6 @@ from common.signatures import (
     SERVING_SIGNATURE,
 )
 from data.features import IMAGE_KEY, LABEL_KEY
-from trainer.lines import START_TOKEN
-from trainer.decoding import ctc_decode, indices_to_text, per_position_decode
-from trainer.networks.line_attention import greedy_decode
 from transform.preprocessing import decode_images
 
 
@@ -51,35 +48,18 @@ def export_classifier(model: keras.Model, tf_transform_output, characters: list,
     _write(path, [model, tft_layer], serve_image_bytes, serve_examples)
 
 
-def export_line_model(model: keras.Model, config, transformed_spec: dict, path: str) -> None:
-    image_height, image_width = transformed_spec[IMAGE_KEY].shape[:2]
-    image_spec = {IMAGE_KEY: transformed_spec[IMAGE_KEY]}
+def export_line_model(read, model: keras.Model, image_spec, path: str) -> None:
+    """`read(images)` -> {"text", "confidence", "decoded"} is the model kind's reading of
+    normalized line images shaped like `image_spec` (the transformed image feature)."""
+    image_height, image_width = image_spec.shape[:2]
 
     def serve_image_bytes(image_bytes):
-        images = decode_images(image_bytes, image_height, image_width, left_align=True)
-        return read_lines(model, config, images)
+        return read(decode_images(image_bytes, image_height, image_width, left_align=True))
 
     def serve_examples(serialized):
-        return read_lines(model, config, tf.io.parse_example(serialized, image_spec)[IMAGE_KEY])
+        return read(tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY])
 
     _write(path, [model], serve_image_bytes, serve_examples)
-
-
-def read_lines(model: keras.Model, config, images: tf.Tensor) -> dict:
-    """Text, confidence and class indices read from normalized line images by `config.model`."""
-    max_length = config.dataset_args["max_length"]
-    if config.model == "LineModelCtc":
-        probabilities = keras.ops.softmax(model(images, training=False))
-        decoded, confidence = ctc_decode(
-            probabilities, config.model_args["decoding"], config.model_args["beam_width"]
-        )
-    else:
-        if config.model == "LineModelAttention":
-            probabilities = greedy_decode(model, images, max_length, START_TOKEN)
-        else:
-            probabilities = model(images, training=False)
-        decoded, confidence = per_position_decode(probabilities)
-    return {"text": indices_to_text(decoded), "confidence": confidence, "decoded": decoded}
 
 
 def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
@@ -95,3 +75,19 @@ def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
         EXAMPLES_SIGNATURE, serve_examples, [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
     )
     archive.write_out(path, verbose=False)
+
+
+def export_untrained_line_model(config: dict, path, seed: int = 0) -> str:
+    """Exports the line model of `config` (an experiment config dict) with random weights, as the
+    Trainer would export it: for serving contract tests and benchmarks that need no training."""
+    from trainer.config import ExperimentConfig
+    from trainer.datasets import DATASETS
+    from trainer.models import MODEL_KINDS, build_model
+
+    experiment = ExperimentConfig.from_dict(config)
+    keras.utils.set_random_seed(seed)
+    shape = DATASETS[experiment.dataset].image_shape(experiment.dataset_args)
+    model = build_model(experiment, shape)
+    image_spec = tf.io.FixedLenFeature(list(shape), tf.float32)
+    MODEL_KINDS[experiment.model].export_for_images(model, experiment, image_spec, str(path))
+    return str(path)

@@ -14,26 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-import tensorflow_model_analysis as tfma
-from absl import logging as absl_logging
-from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
-from components.anomalies_gate import DataAnomaliesError
 from data.errors import DatasetError
-from data.features import EVAL_SPLIT
-from data.sentences import read_line_examples
-from data.tfrecords import read_split
-from pipeline.pipeline import create_pipeline
-from pipeline.tasks import task_for
-from serving.predictors import CharacterPredictor, LinePredictor
-from training.config import ConfigError, ExperimentConfig
-from training.examples import prepare_examples, prepare_line_examples
-from transform.line_preprocessing import synthesis_args
-from transform.line_synthesis import load_glyph_bank, synthesize_lines
-from training.outputs import custom_property, latest_run
+from trainer.config import ConfigError, ExperimentConfig
+from trainer.datasets import DATASETS
+from trainer.models.base import LINES
 
-# The served model's name for each kind of dataset; the pipeline is named after it.
-MODEL_NAMES = {"EmnistDataset": "characters", "EmnistLinesDataset": "lines"}
+# TensorFlow, TFX and Beam are imported only once a valid config is about to run, so `--help` and
+# config errors answer in about a second instead of after a minute of imports.
 DEFAULT_BEAM_ARGS = ["--runner=FnApiRunner"]
 
 
@@ -70,30 +57,31 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     """Runs the pipeline; returns the latest run's records (see training.outputs)."""
     config = ExperimentConfig.from_json(args.experiment_config)
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+    from pipeline.pipeline import create_pipeline
+    from pipeline.tasks import task_for
+    from training.outputs import latest_run
+
+    dataset = DATASETS[config.dataset]
     root = Path(args.root).resolve()
-    glyph_banks = []
-    if config.dataset == "EmnistLinesDataset":
-        examples_dir, glyph_banks = prepare_line_examples(config, args.data_dir, str(root))
-    else:
-        examples_dir = prepare_examples(config, args.data_dir, str(root))
+    examples_dir, resources = dataset.prepare(config, args.data_dir, str(root))
     task = task_for(
         config,
-        glyph_banks,
+        resources,
         min_accuracy=args.min_accuracy,
         max_accuracy_drop=args.max_accuracy_drop,
         max_cer=args.max_cer,
         max_cer_increase=args.max_cer_increase,
     )
-    model_name = MODEL_NAMES[config.dataset]
-    pipeline_name = f"text-recognizer-{model_name}"
+    pipeline_name = f"text-recognizer-{dataset.model_name}"
     metadata_path = str(root / "metadata.sqlite")
     pipeline = create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(root / "pipelines" / pipeline_name),
         examples_dir=str(examples_dir),
-        experiment_json=config.to_json(),
         task=task,
-        serving_model_dir=str(root / "serving" / model_name) if args.save else None,
+        serving_model_dir=str(root / "serving" / dataset.model_name) if args.save else None,
         metadata_path=metadata_path,
         beam_pipeline_args=args.beam_arg or DEFAULT_BEAM_ARGS,
     )
@@ -101,13 +89,18 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "config": config,
         "examples_dir": examples_dir,
-        "glyph_banks": glyph_banks,
+        "resources": resources,
         "nodes": latest_run(metadata_path),
     }
 
 
 def summarize(result: dict) -> list:
     """Human-readable lines: what ran, accuracy, blessing, where the model went, a prediction."""
+    import tensorflow_model_analysis as tfma
+
+    from serving.predictors import CharacterPredictor, LinePredictor
+    from training.outputs import custom_property
+
     nodes = result["nodes"]
     lines = [
         "Components: "
@@ -128,7 +121,8 @@ def summarize(result: dict) -> list:
     destination = custom_property(pushed, "pushed_destination")
     lines.append(f"Pushed blessed model to {destination}")
     image, truth = _first_eval_example(result)
-    predictor = (LinePredictor if result["glyph_banks"] else CharacterPredictor)(destination)
+    lines_model = DATASETS[result["config"].dataset].provides == LINES
+    predictor = (LinePredictor if lines_model else CharacterPredictor)(destination)
     prediction, confidence = predictor.predict(image)
     lines.append(
         f"Prediction on eval example 0 (true {truth!r}): "
@@ -139,19 +133,20 @@ def summarize(result: dict) -> list:
 
 def _first_eval_example(result: dict) -> tuple:
     """(image as a uint8 array, its text) of the first eval example, drawn if it is a line."""
-    if not result["glyph_banks"]:
-        images, _, characters = read_split(result["examples_dir"], EVAL_SPLIT)
-        return images[0], characters[0]
-    texts, seeds = read_line_examples(result["examples_dir"], EVAL_SPLIT)
-    synthesis = synthesis_args(result["config"].dataset_args)
-    bank = load_glyph_bank(result["glyph_banks"][1])
-    images, _ = synthesize_lines(texts[:1], seeds[:1], bank, **synthesis)
-    return (images[0].numpy() * 255).round().astype("uint8"), texts[0]
+    config = result["config"]
+    return DATASETS[config.dataset].eval_example(config, result["examples_dir"], result["resources"])
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # fail fast: before TensorFlow and TFX load
+        ExperimentConfig.from_json(args.experiment_config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not args.verbose:  # TFX repeats harmless warnings per component; keep the summary readable
+        from absl import logging as absl_logging
+
         absl_logging.set_verbosity(absl_logging.ERROR)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
@@ -160,6 +155,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a component failed: show its own message, not Beam's wrapping
+        from components.anomalies_gate import DataAnomaliesError
+
         cause = _root_cause(e)
         if not isinstance(cause, DataAnomaliesError):
             raise

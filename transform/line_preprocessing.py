@@ -6,8 +6,9 @@ lines glyphs of its test part, so evaluation never sees a training glyph; since 
 graph over every split, each example names its glyph set. The Trainer can call `draw_lines` too,
 with new seeds, to draw fresh lines every epoch.
 
-`custom_config`: {"glyph_banks": [train bank path, test bank path], "max_length": int,
-"min_overlap": float, "max_overlap": float}.
+`custom_config`: {"glyph_banks": [train bank path, test bank path], "synthesis": the keyword
+arguments of `synthesize_lines` (max_length, min_overlap, max_overlap), derived from the dataset
+arguments by trainer.datasets.emnist_lines}.
 """
 
 import tensorflow as tf
@@ -33,17 +34,12 @@ def draw_lines(texts, seeds, glyph_sets, banks: list, synthesis: dict):
     return images[..., None], drawn[0][1]
 
 
-def synthesis_args(settings: dict) -> dict:
-    """The drawing arguments of synthesize_lines, picked from dataset_args or custom_config."""
-    return {key: settings[key] for key in ("max_length", "min_overlap", "max_overlap")}
-
-
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     """tf.Transform entry point: the drawn image, its label, and the fields to redraw it."""
     flat = {key: tf.reshape(value, [-1]) for key, value in inputs.items()}
     banks = [load_glyph_bank(path) for path in custom_config["glyph_banks"]]
     images, labels = draw_lines(
-        flat[TEXT_KEY], flat[SEED_KEY], flat[GLYPH_SET_KEY], banks, synthesis_args(custom_config)
+        flat[TEXT_KEY], flat[SEED_KEY], flat[GLYPH_SET_KEY], banks, custom_config["synthesis"]
     )
     return {
         IMAGE_KEY: images,

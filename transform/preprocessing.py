@@ -7,9 +7,8 @@ treated exactly like a training image.
 
 import tensorflow as tf
 
-from data.features import IMAGE_KEY, LABEL_KEY
+from data.features import IMAGE_KEY, IMAGE_SIZE, LABEL_KEY
 
-IMAGE_SIZE = 28
 
 
 def decode_images(

@@ -1,10 +1,15 @@
 """LeNet-style convolutional network, as in the FSDL labs."""
 
-import keras
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported when a network is built, so the config reads
+    import keras  # the builders' signatures without loading TensorFlow
 
 
-def lenet(input_shape: tuple, num_classes: int, dropout: float = 0.2) -> keras.Model:
+def lenet(input_shape: tuple, num_classes: int, dropout: float = 0.2) -> "keras.Model":
     """Two 3x3 convolutions, max pooling, a 128-unit dense layer, dropout after each stage."""
+    import keras
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Reshape((*input_shape[:2], 1))(inputs)
     x = keras.layers.Conv2D(32, 3, activation="relu")(x)

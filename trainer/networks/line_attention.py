@@ -2,11 +2,14 @@
 column features; a Transformer decoder writes the text one character at a time, attending to it.
 
 Training uses teacher forcing: the decoder sees the true previous characters (`decoder_tokens`,
-the label shifted right behind a start token). Reading uses `greedy_decode`.
+the label shifted right behind a start token). Reading is the LineModelAttention kind's greedy
+decoding (trainer/models/line_attention.py).
 """
 
-import keras
-import tensorflow as tf
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported when a network is built, so the config reads
+    import keras  # the builders' signatures without loading TensorFlow
 
 
 def line_attention(
@@ -17,9 +20,13 @@ def line_attention(
     num_heads: int = 4,
     num_layers: int = 2,
     dropout: float = 0.1,
-) -> keras.Model:
+) -> "keras.Model":
     """Inputs `image` and `decoder_tokens` [batch, output_length] (the start token is
     `num_classes`); output: probabilities [batch, output_length, num_classes]."""
+    import keras
+
+    from trainer.networks.position_embedding import PositionEmbedding
+
     image = keras.Input(shape=input_shape, name="image")
     x = image
     for filters in (32, 64, model_dim):
@@ -43,6 +50,8 @@ def line_attention(
 
 
 def _decoder_block(y, memory, model_dim: int, num_heads: int, dropout: float):
+    import keras
+
     attend = keras.layers.MultiHeadAttention(num_heads, model_dim // num_heads, dropout=dropout)
     y = keras.layers.LayerNormalization()(y + attend(y, y, use_causal_mask=True))
     cross = keras.layers.MultiHeadAttention(num_heads, model_dim // num_heads, dropout=dropout)
@@ -52,34 +61,3 @@ def _decoder_block(y, memory, model_dim: int, num_heads: int, dropout: float):
          keras.layers.Dropout(dropout)]
     )
     return keras.layers.LayerNormalization()(y + feed_forward(y))
-
-
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned embedding of each position to a [batch, length, dim] sequence."""
-
-    def build(self, input_shape):
-        self.positions = self.add_weight(shape=tuple(input_shape[1:]), initializer="zeros")
-
-    def call(self, x):
-        return x + self.positions
-
-
-def decoder_inputs(labels: tf.Tensor, start_token: int) -> tf.Tensor:
-    """Teacher forcing input: the labels shifted right behind the start token."""
-    start = tf.fill([tf.shape(labels)[0], 1], tf.cast(start_token, labels.dtype))
-    return tf.cast(tf.concat([start, labels[:, :-1]], axis=1), tf.int32)
-
-
-def greedy_decode(model: keras.Model, images: tf.Tensor, output_length: int, start_token: int):
-    """Probabilities [batch, output_length, classes] of reading `images` one character at a time,
-    each step feeding back the most likely previous characters. The image is encoded once."""
-    memory = model.get_layer("encoder")(images, training=False)
-    decoder = model.get_layer("decoder")
-    tokens = tf.fill([tf.shape(images)[0], output_length], start_token)
-    for step in range(output_length):
-        probabilities = decoder([tokens, memory], training=False)
-        if step + 1 < output_length:
-            chosen = tf.argmax(probabilities[:, step], axis=-1, output_type=tf.int32)
-            position = tf.one_hot(step + 1, output_length, dtype=tf.int32)
-            tokens = tokens * (1 - position) + chosen[:, None] * position
-    return probabilities

@@ -1,7 +1,24 @@
 """All-convolutional sliding-window line reader (FSDL's line_cnn_all_conv): one softmax per
 character position, with a padding class after the end of the text."""
 
-import keras
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported when a network is built, so the config reads
+    import keras  # the builders' signatures without loading TensorFlow
+
+
+def check_input(input_shape: tuple, output_length: int, window_width: int = 16,
+                window_stride: int = 8, **_) -> None:
+    """Refuses a geometry with fewer windows than characters (plain arithmetic: the config
+    checks it before TensorFlow is loaded)."""
+    width = input_shape[1]
+    num_windows = (width - window_width) // window_stride + 1
+    if num_windows < output_length:
+        raise ValueError(
+            f"network_args: window_width {window_width} and window_stride {window_stride} give "
+            f"{num_windows} windows over a {width}-pixel line, fewer than the {output_length} "
+            "characters it must read"
+        )
 
 
 def line_cnn_all_conv(
@@ -13,18 +30,15 @@ def line_cnn_all_conv(
     conv_dim: int = 64,
     fc_dim: int = 128,
     dropout: float = 0.2,
-) -> keras.Model:
+) -> "keras.Model":
     """Convolutions shrink the 28-pixel height to one row of windows (`window_width` wide, every
     `window_stride` pixels); a final convolution pools groups of windows into `output_length`
     positions, each classified into `num_classes` (the last being padding)."""
+    import keras
+
+    check_input(input_shape, output_length, window_width, window_stride)
     height, width = input_shape[0], input_shape[1]
     num_windows = (width - window_width) // window_stride + 1
-    if num_windows < output_length:
-        raise ValueError(
-            f"network_args: window_width {window_width} and window_stride {window_stride} give "
-            f"{num_windows} windows over a {width}-pixel line, fewer than the {output_length} "
-            "characters it must read"
-        )
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(conv_dim // 2, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.Conv2D(conv_dim, 3, padding="same", activation="relu")(x)

@@ -8,43 +8,23 @@ Every error names the offending key, so a typo never reaches the Trainer as a si
 """
 
 import dataclasses
-import inspect
 import json
 import math
 from typing import Any
 
-from data.vocabulary import NUM_LINE_CLASSES
-from trainer.decoding import CTC_STRATEGIES
-from trainer.networks import NETWORKS
-from transform.preprocessing import IMAGE_SIZE
+from trainer.datasets import DATASETS
+from trainer.models import MODEL_KINDS
+from trainer.networks import NETWORKS, check_input, network_defaults
 
 
 class ConfigError(ValueError):
     """An experiment config that cannot be run; the message names the key."""
 
 
-# Allowed arguments of each section, with their defaults (whose types are the allowed types).
-DATASET_ARGS = {
-    "EmnistDataset": {"subsample_fraction": 1.0, "balance": False},
-    "EmnistLinesDataset": {
-        "max_length": 34,
-        "min_overlap": 0.0,
-        "max_overlap": 0.33,
-        "num_train": 10000,
-        "num_eval": 1000,
-        "resample_every_epoch": False,
-    },
-}
 TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3}
-# How a model reads its network's output; only CTC has a choice (greedy or beam search).
-MODEL_ARGS = {"LineModelCtc": {"decoding": "greedy", "beam_width": 10}}
-# Each model: the dataset it trains on and the networks it can drive (the first is the default).
-MODELS = {
-    "CharacterModel": ("EmnistDataset", ("mlp", "lenet")),
-    "LineModel": ("EmnistLinesDataset", ("line_cnn_all_conv",)),
-    "LineModelCtc": ("EmnistLinesDataset", ("line_lstm_ctc",)),
-    "LineModelAttention": ("EmnistLinesDataset", ("line_attention",)),
-}
+DEFAULT_MODEL = "CharacterModel"
+# The dataset a model kind trains on when the config names none.
+DEFAULT_DATASETS = {"characters": "EmnistDataset", "lines": "EmnistLinesDataset"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,53 +53,39 @@ class ExperimentConfig:
         unknown = sorted(set(raw) - fields)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(fields)}")
-        model = _choice(raw, "model", MODELS, "CharacterModel")
-        model_dataset, model_networks = MODELS[model]
-        dataset = _choice(raw, "dataset", DATASET_ARGS, model_dataset)
-        if dataset != model_dataset:
-            raise ConfigError(f"dataset: model {model} trains on {model_dataset}, not {dataset}")
-        network = _choice(raw, "network", NETWORKS, model_networks[0])
-        if network not in model_networks:
-            raise ConfigError(f"network: model {model} drives {list(model_networks)}, not {network}")
-        dataset_args = _args(raw, "dataset_args", DATASET_ARGS[dataset])
-        if dataset_args.get("subsample_fraction", 1) > 1:
-            raise ConfigError("dataset_args.subsample_fraction must be in (0, 1]")
-        if dataset_args.get("min_overlap", 0) > dataset_args.get("max_overlap", 0):
-            raise ConfigError("dataset_args.min_overlap must not exceed max_overlap")
+        kind = MODEL_KINDS[_choice(raw, "model", MODEL_KINDS, DEFAULT_MODEL)]
+        dataset = DATASETS[_choice(raw, "dataset", DATASETS, DEFAULT_DATASETS[kind.reads])]
+        if dataset.provides != kind.reads:
+            compatible = sorted(d.name for d in DATASETS.values() if d.provides == kind.reads)
+            raise ConfigError(
+                f"dataset: model {kind.name} trains on {' or '.join(compatible)}, not {dataset.name}")
+        network = _choice(raw, "network", NETWORKS, kind.networks[0])
+        if network not in kind.networks:
+            raise ConfigError(f"network: model {kind.name} drives {list(kind.networks)}, not {network}")
+        dataset_args = _args(raw, "dataset_args", dataset.args)
         train_args = _args(raw, "train_args", TRAIN_ARGS)
-        model_args = _args(raw, "model_args", MODEL_ARGS.get(model, {}))
-        if model_args.get("decoding", "greedy") not in CTC_STRATEGIES:
-            raise ConfigError(f"model_args.decoding must be one of {list(CTC_STRATEGIES)}")
+        model_args = _args(raw, "model_args", kind.model_args)
         network_args = _args(raw, "network_args", network_defaults(network))
-        if dataset == "EmnistLinesDataset":
-            _check_line_network(network, network_args, dataset_args["max_length"])
-        return cls(
-            dataset=dataset,
-            model=model,
+        config = cls(
+            dataset=dataset.name,
+            model=kind.name,
             network=network,
             dataset_args=dataset_args,
             network_args=network_args,
             train_args=train_args,
             model_args=model_args,
         )
+        try:
+            dataset.validate(dataset_args)
+            kind.validate(config)
+            shape = dataset.image_shape(dataset_args)
+            check_input(network, shape, kind.output_length(config), network_args)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return config
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-
-def network_defaults(name: str) -> dict:
-    """The tunable keyword arguments of a network builder and their defaults."""
-    params = inspect.signature(NETWORKS[name]).parameters.values()
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-
-
-def _check_line_network(network: str, network_args: dict, max_length: int) -> None:
-    """Builds the network once, so geometry errors (too few windows for the line) surface now."""
-    shape = (IMAGE_SIZE, max_length * IMAGE_SIZE, 1)
-    try:
-        NETWORKS[network](shape, NUM_LINE_CLASSES, max_length, **network_args)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
 
 
 def _choice(raw: dict, key: str, allowed: dict, default: str) -> str:

@@ -1,0 +1,9 @@
+"""The registry of datasets: the config's `dataset` name -> the object that says what it is.
+
+Adding a dataset is one module (a `Dataset` subclass, see base.py) and one line here.
+"""
+
+from trainer.datasets.emnist import EmnistDataset
+from trainer.datasets.emnist_lines import EmnistLinesDataset
+
+DATASETS = {dataset.name: dataset for dataset in (EmnistDataset(), EmnistLinesDataset())}

@@ -1,0 +1,105 @@
+"""What a dataset is: the one place that says how its examples are made, checked, transformed
+and evaluated.
+
+A dataset names its `dataset_args` with their defaults, its curated schema (a folder of
+`schemas/`), its Transform `preprocessing_fn` (by dotted path, so Kubeflow images need no module
+file), how its train/eval TFRecords are prepared from a source, which side files its Transform
+and Trainer need ("resources", e.g. glyph banks), its TFMA EvalConfig and blessing thresholds,
+and the name its models are served under. The config, the tasks and both runners look a dataset
+up once in `trainer.datasets.DATASETS`.
+
+Datasets are importable without TensorFlow; methods that need it import it when called.
+"""
+
+from typing import Optional
+
+from common.push_layout import CHARACTERS_MODEL, LINES_MODEL
+from trainer.models.base import CHARACTERS, LINES
+
+
+class Dataset:
+    name: str
+    provides: str  # CHARACTERS or LINES: which model kinds can train on it
+    args: dict  # allowed dataset_args and their defaults
+    schema: str  # folder under schemas/ holding schema.pbtxt
+    preprocessing_fn: str  # dotted path of the Transform preprocessing_fn
+    model_name: str  # the served model's name (and the pipeline's)
+    thresholds: dict  # blessing thresholds and their defaults
+    evaluate_transformed: bool = False  # TFMA reads Transform's output instead of raw examples
+    resources: tuple = ()  # names of the side files Transform and the Trainer need
+    num_classes: int
+
+    def validate(self, args: dict) -> None:
+        """Raises ValueError naming the key for arguments that are valid one by one but not
+        together (checked before TensorFlow loads)."""
+
+    def image_shape(self, args: dict) -> tuple:
+        """The shape of one transformed image, [height, width, 1]."""
+        raise NotImplementedError
+
+    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+        """Writes (or finds, if already written) the train/eval TFRecords; returns
+        (examples dir, {resource name: value})."""
+        raise NotImplementedError
+
+    def transform_config(self, config, resources: dict) -> dict:
+        """Transform's custom_config."""
+        return {}
+
+    def trainer_config(self, config, resources: dict) -> dict:
+        """What the Trainer reads besides the experiment config."""
+        return {}
+
+    def eval_config(self, thresholds: dict):
+        raise NotImplementedError
+
+    def training_data(self, train, config, custom_config: dict) -> tuple:
+        """(train dataset, extra Keras callbacks): a hook to change training batches (redrawn
+        lines, augmentation) for the train split only."""
+        return train, []
+
+    def eval_example(self, config, examples_dir, resources: dict) -> tuple:
+        """(image as a uint8 array, its truth) of the first eval example, as a user would send it."""
+        raise NotImplementedError
+
+    def blessing_thresholds(self, given: dict) -> dict:
+        """This dataset's thresholds: its defaults, overridden by the `given` ones it uses."""
+        return {key: given.get(key) if given.get(key) is not None else default
+                for key, default in self.thresholds.items()}
+
+
+class CharacterDataset(Dataset):
+    provides = CHARACTERS
+    model_name = CHARACTERS_MODEL
+    thresholds = {"min_accuracy": 0.5, "max_accuracy_drop": 0.01}
+    characters: tuple  # the class of each label index
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.characters)
+
+    def eval_config(self, thresholds: dict):
+        from evaluation.eval_configs import characters_eval_config
+
+        return characters_eval_config(**thresholds)
+
+
+class LineDataset(Dataset):
+    """Lines of text; labels index data.vocabulary.LINE_CHARACTERS, padded to `max_length`."""
+
+    provides = LINES
+    model_name = LINES_MODEL
+    thresholds = {"max_cer": 0.5, "max_cer_increase": 0.01}
+    evaluate_transformed = True  # TFMA reads the normalized line images Transform writes
+    slice_features: tuple = ()  # features to slice metrics by, besides line length
+
+    @property
+    def num_classes(self) -> int:
+        from data.vocabulary import NUM_LINE_CLASSES
+
+        return NUM_LINE_CLASSES
+
+    def eval_config(self, thresholds: dict):
+        from evaluation.eval_configs import lines_eval_config
+
+        return lines_eval_config(**thresholds, slice_features=self.slice_features)

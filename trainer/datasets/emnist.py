@@ -1,0 +1,61 @@
+"""EmnistDataset: EMNIST ByClass characters, from the official files or the embedded sample.
+
+`dataset_args` (subsampling, class balancing) are applied once when the examples are prepared,
+and the result is kept under a name derived from the source and the arguments, so a rerun finds
+the same files and the pipeline's cache holds.
+"""
+
+from pathlib import Path
+from typing import Optional
+
+from data.emnist import BYCLASS_CHARACTERS
+from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
+from data.sample import SAMPLE_DIR
+from trainer.datasets.base import CharacterDataset
+from trainer.datasets.prepared import check_source, prepared_dir
+
+
+class EmnistDataset(CharacterDataset):
+    name = "EmnistDataset"
+    args = {"subsample_fraction": 1.0, "balance": False}
+    schema = "emnist"
+    preprocessing_fn = "transform.preprocessing.preprocessing_fn"
+    characters = BYCLASS_CHARACTERS
+
+    def validate(self, args: dict) -> None:
+        if args["subsample_fraction"] > 1:
+            raise ValueError("dataset_args.subsample_fraction must be in (0, 1]")
+
+    def image_shape(self, args: dict) -> tuple:
+        return (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+        args = config.dataset_args
+        if source is None and args == self.args:
+            return SAMPLE_DIR, {}
+        origin = check_source(source) if source else SAMPLE_DIR
+        with prepared_dir(Path(work_dir) / "examples", [str(origin), args]) as (out, partial):
+            if partial:
+                _write_examples(origin if source else None, partial, args)
+        return out, {}
+
+    def eval_example(self, config, examples_dir, resources: dict) -> tuple:
+        from data.tfrecords import read_split
+
+        images, _, characters = read_split(examples_dir, EVAL_SPLIT)
+        return images[0], characters[0]
+
+
+def _write_examples(source: Optional[Path], out: Path, args: dict) -> None:
+    from data.tfrecords import balance_classes, convert_emnist, read_split, subsample, write_split
+
+    fraction = args["subsample_fraction"]
+    if source:
+        convert_emnist(source, out, fraction if fraction < 1 else None, args["balance"])
+        return
+    for split in (TRAIN_SPLIT, EVAL_SPLIT):
+        images, labels, _ = read_split(SAMPLE_DIR, split)
+        if args["balance"]:
+            images, labels = balance_classes(images, labels)
+        images, labels = subsample(images, labels, fraction)
+        write_split(images, labels, BYCLASS_CHARACTERS, out, split)
