@@ -1,5 +1,6 @@
-"""The verified downloader, against file:// URLs and a throwaway HTTP server on loopback."""
+"""The verified downloader, against file:// URLs and throwaway HTTP servers on loopback (one\nrequiring basic auth, as IAM's does)."""
 
+import base64
 import functools
 import hashlib
 import http.server
@@ -25,19 +26,24 @@ def served(tmp_path):
     return served_dir
 
 
-@pytest.fixture
-def http_base(served):
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
+def serve(handler):
+    """Run an HTTP server with `handler` on a free loopback port; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def http_base(served):
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    yield from serve(functools.partial(QuietHandler, directory=served))
 
 
 def names_in(directory):
@@ -106,3 +112,58 @@ def test_cli_downloads_into_dest(served, tmp_path, monkeypatch, capsys):
     (tmp_path / "raw" / "gzip.zip").unlink()
     assert download_module.main(["emnist", "--dest", str(tmp_path / "raw"), "--no-progress"]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+class BasicAuthHandler(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD at any path, only with the expected basic-auth credentials."""
+
+    expected = "Basic " + base64.b64encode(b"reader@example.org:s3cret pass").decode()
+    payload = b"iam archive bytes\n" * 1000
+
+    def do_GET(self):
+        if self.headers.get("Authorization") != self.expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="iam"')
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def auth_server():
+    yield from serve(BasicAuthHandler)
+
+
+def test_iam_download_with_credentials_from_the_environment(auth_server, tmp_path, monkeypatch, capsys):
+    real = download_module.load_metadata("iam")
+    assert real["credentials_env"] == ["IAM_USERNAME", "IAM_PASSWORD"] and len(real["files"]) == 7
+    digest = hashlib.sha256(BasicAuthHandler.payload).hexdigest()
+    fake = {**real, "files": [{"url": f"{auth_server}/ascii.tgz", "filename": "ascii.tgz", "sha256": digest},
+                              {"url": f"{auth_server}/lines.tgz", "filename": "lines.tgz", "sha256": None}]}
+    monkeypatch.setattr(download_module, "load_metadata", lambda name: fake)
+    dest = tmp_path / "iam"
+
+    monkeypatch.delenv("IAM_USERNAME", raising=False)
+    monkeypatch.delenv("IAM_PASSWORD", raising=False)
+    assert download_module.main(["iam", "--dest", str(dest), "--no-progress"]) == 1
+    assert "set the environment variables IAM_USERNAME and IAM_PASSWORD" in capsys.readouterr().err
+
+    monkeypatch.setenv("IAM_USERNAME", "reader@example.org")
+    monkeypatch.setenv("IAM_PASSWORD", "wrong")
+    assert download_module.main(["iam", "--dest", str(dest), "--no-progress"]) == 1
+    assert "401" in capsys.readouterr().err
+
+    monkeypatch.setenv("IAM_PASSWORD", "s3cret pass")
+    assert download_module.main(["iam", "--dest", str(dest), "--no-progress"]) == 0
+    output = capsys.readouterr()
+    assert (dest / "ascii.tgz").read_bytes() == BasicAuthHandler.payload
+    assert f"NOT verified: no pinned sha256; its sha256 is {digest}" in output.out
+    for secret in ("s3cret pass", "reader@example.org", BasicAuthHandler.expected.split()[1]):
+        assert secret not in output.out + output.err
+        assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
