@@ -12,6 +12,7 @@ import os
 
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
+from trainer.datasets.base import add_threshold_flags, thresholds_given
 from trainer.datasets.emnist_lines import GLYPH_BANKS
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
@@ -63,8 +64,7 @@ def main(argv=None) -> None:
     parser.add_argument("--image", default=DEFAULT_IMAGE)
     parser.add_argument("--glyph-banks", nargs=2, default=(), metavar=("TRAIN", "TEST"),
                         help="lines: the train and test glyph banks (.npz)")
-    for flag in ("--min-accuracy", "--max-accuracy-drop", "--max-cer", "--max-cer-increase"):
-        parser.add_argument(flag, type=float, help="blessing threshold, as in training.run_experiment")
+    add_threshold_flags(parser, DATASETS.values())
     args = parser.parse_args(argv)
     try:
         config = ExperimentConfig.from_json(args.experiment_config)
@@ -72,11 +72,6 @@ def main(argv=None) -> None:
         parser.error(str(e))
     if GLYPH_BANKS in DATASETS[config.dataset].resources and not args.glyph_banks:
         parser.error(f"{config.dataset} pipelines need --glyph-banks TRAIN TEST")
-    thresholds = {
-        key: value
-        for key in ("min_accuracy", "max_accuracy_drop", "max_cer", "max_cer_increase")
-        if (value := getattr(args, key)) is not None
-    }
     path = compile_pipeline(
         config,
         args.output,
@@ -85,7 +80,7 @@ def main(argv=None) -> None:
         args.serving_dir,
         args.image,
         tuple(args.glyph_banks),
-        **thresholds,
+        **thresholds_given(args, DATASETS.values()),
     )
     print(f"Pipeline spec written to {path}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from data.errors import DatasetError
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
+from trainer.datasets.base import add_threshold_flags, thresholds_given
 from trainer.models.base import LINES
 
 # TensorFlow, TFX and Beam are imported only once a valid config is about to run, so `--help` and
@@ -33,20 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="official EMNIST files (directory or gzip.zip); default: the embedded sample",
     )
     parser.add_argument("--root", default="artifacts", help="pipeline outputs, metadata, serving")
-    parser.add_argument("--min-accuracy", type=float, default=0.5, help="blessing lower bound")
-    parser.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=0.01,
-        help="blessing allows at most this accuracy drop from the latest blessed model",
-    )
-    parser.add_argument("--max-cer", type=float, default=0.5, help="lines: blessing CER bound")
-    parser.add_argument(
-        "--max-cer-increase",
-        type=float,
-        default=0.01,
-        help="lines: blessing allows at most this CER increase over the latest blessed model",
-    )
+    add_threshold_flags(parser, DATASETS.values())
     parser.add_argument("--verbose", action="store_true", help="show TFX and Beam warnings")
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
@@ -69,10 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     task = task_for(
         config,
         resources,
-        min_accuracy=args.min_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop,
-        max_cer=args.max_cer,
-        max_cer_increase=args.max_cer_increase,
+        **thresholds_given(args, DATASETS.values()),
     )
     pipeline_name = f"text-recognizer-{dataset.model_name}"
     metadata_path = str(root / "metadata.sqlite")

@@ -25,6 +25,7 @@ class Dataset:
     preprocessing_fn: str  # dotted path of the Transform preprocessing_fn
     model_name: str  # the served model's name (and the pipeline's)
     thresholds: dict  # blessing thresholds and their defaults
+    threshold_help: dict  # what each threshold means, for the command lines
     evaluate_transformed: bool = False  # TFMA reads Transform's output instead of raw examples
     resources: tuple = ()  # names of the side files Transform and the Trainer need
     num_classes: int
@@ -68,10 +69,31 @@ class Dataset:
                 for key, default in self.thresholds.items()}
 
 
+def add_threshold_flags(parser, datasets) -> None:
+    """One `--threshold-name` flag per blessing threshold of `datasets` (default: the dataset's)."""
+    seen = {}
+    for dataset in datasets:
+        for name, default in dataset.thresholds.items():
+            seen.setdefault(name, f"{dataset.threshold_help[name]} (default {default})")
+    for name, text in seen.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=float, help=text)
+
+
+def thresholds_given(args, datasets) -> dict:
+    """The threshold flags a user set, by name (the rest stay each dataset's default)."""
+    return {name: value for name, value in vars(args).items()
+            if value is not None and any(name in d.thresholds for d in datasets)}
+
+
 class CharacterDataset(Dataset):
     provides = CHARACTERS
     model_name = CHARACTERS_MODEL
     thresholds = {"min_accuracy": 0.5, "max_accuracy_drop": 0.01}
+    threshold_help = {
+        "min_accuracy": "characters: blessing needs at least this accuracy",
+        "max_accuracy_drop": "characters: blessing allows at most this accuracy drop from the "
+        "latest blessed model",
+    }
     characters: tuple  # the class of each label index
 
     @property
@@ -90,6 +112,11 @@ class LineDataset(Dataset):
     provides = LINES
     model_name = LINES_MODEL
     thresholds = {"max_cer": 0.5, "max_cer_increase": 0.01}
+    threshold_help = {
+        "max_cer": "lines: blessing needs at most this character error rate",
+        "max_cer_increase": "lines: blessing allows at most this CER increase over the latest "
+        "blessed model",
+    }
     evaluate_transformed = True  # TFMA reads the normalized line images Transform writes
     slice_features: tuple = ()  # features to slice metrics by, besides line length
 
