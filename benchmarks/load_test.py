@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from common.push_layout import LINES_MODEL
+from serving import client
+
 
 def default_image(width: int = 140, height: int = 28) -> bytes:
     """A white PNG with dark pen-like strokes all along it, like a line of handwriting."""
@@ -78,9 +81,8 @@ class ServingTarget:
     def __init__(
         self, kind: str, url: str, model: str, version, label, images: list, timeout: float
     ):
-        from serving.client import GrpcClient, RestClient  # imports TensorFlow
-
-        client_class = RestClient if kind == "rest" else GrpcClient
+        # GrpcClient is imported on first use (it loads TensorFlow); REST stays light.
+        client_class = client.RestClient if kind == "rest" else client.GrpcClient
         self.client = client_class(url, model, version=version, label=label, timeout=timeout)
         self.images = images
 
@@ -176,7 +178,7 @@ def _parse_args(argv):
         help="app or REST base URL, or gRPC HOST:PORT (default: the "
         "target's usual 127.0.0.1 port: 8000, 8501, 8500)",
     )
-    parser.add_argument("--model", default="lines", help="served model (rest, grpc)")
+    parser.add_argument("--model", default=LINES_MODEL, help="served model (rest, grpc)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="model version (rest, grpc)")
     which.add_argument("--label", help="model version label (rest, grpc)")

@@ -52,15 +52,18 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.load_test import default_image, report, run
+from common.push_layout import LINES_MODEL
+from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PUSHED_DIR = REPO / "artifacts" / "lines_benchmark" / "line_lstm_ctc" / "serving" / "lines"
+DEFAULT_PUSHED_DIR = (REPO / "artifacts" / "lines_benchmark" / "line_lstm_ctc" / "serving"
+                      / LINES_MODEL)
 BATCHING_CONFIG = REPO / "serving" / "config" / "batching.config"
 MONITORING_CONFIG = REPO / "serving" / "config" / "monitoring.config"
 METRICS_PATH = "/monitoring/prometheus/metrics"
 MAX_LENGTH = 34  # characters per line, as in benchmarks.lines_benchmark
 LINE_SHAPE = (28, 28 * MAX_LENGTH, 1)
-MODEL_NAME = "lines"
+MODEL_NAME = LINES_MODEL
 SERVER_START_TIMEOUT = 300
 
 
@@ -68,29 +71,25 @@ SERVER_START_TIMEOUT = 300
 
 
 def newest_version(path: Path) -> Path | None:
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = [p for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").is_file()]
-    return max(versions, key=lambda p: int(p.name)) if versions else None
+    """`path` if it is a SavedModel, else its newest pushed version (common.push_layout) or
+    None."""
+    from serving.predictors import PredictionError, resolve_model_dir  # imports TensorFlow
+
+    try:
+        return resolve_model_dir(path)
+    except PredictionError:
+        return None
 
 
 def export_untrained(path: Path) -> Path:
     """LineModelCtc (line_lstm_ctc, default network arguments) for 34-character lines, random
     weights, exported by trainer.export as the Trainer does."""
-    import tensorflow as tf
+    from trainer.export import export_untrained_line_model
 
-    from trainer.export import export_line_model
-    from trainer.lines import build_line_model
-    from training.config import ExperimentConfig
-
-    config = ExperimentConfig.from_dict({
+    export_untrained_line_model({
         "dataset": "EmnistLinesDataset", "model": "LineModelCtc", "network": "line_lstm_ctc",
         "dataset_args": {"max_length": MAX_LENGTH},
-    })
-    tf.keras.utils.set_random_seed(0)
-    model = build_line_model(config, LINE_SHAPE)
-    export_line_model(model, config, {"image": tf.io.FixedLenFeature(list(LINE_SHAPE), tf.float32)},
-                      str(path))
+    }, path)
     return path
 
 
@@ -106,7 +105,7 @@ def line_png(width: int = LINE_SHAPE[1], height: int = LINE_SHAPE[0]) -> bytes:
 def serving_function(model_dir: Path):
     import tensorflow as tf
 
-    return tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    return tf.saved_model.load(str(model_dir)).signatures[SERVING_SIGNATURE]
 
 
 class InProcess:
@@ -120,7 +119,8 @@ class InProcess:
         self.batch = batch
 
     def __call__(self) -> None:
-        outputs = {name: value.numpy() for name, value in self.function(image_bytes=self.images).items()}
+        outputs = self.function(**{IMAGE_BYTES_INPUT: self.images})
+        outputs = {name: value.numpy() for name, value in outputs.items()}
         if len(outputs["text"]) != self.batch:
             raise RuntimeError(f"{len(outputs['text'])} predictions for {self.batch} images")
 
@@ -167,7 +167,7 @@ class Grpc:
     def __call__(self) -> None:
         request = self._predict_pb2.PredictRequest()
         request.model_spec.name = MODEL_NAME
-        request.inputs["image_bytes"].CopyFrom(self._tf.make_tensor_proto(self.images))
+        request.inputs[IMAGE_BYTES_INPUT].CopyFrom(self._tf.make_tensor_proto(self.images))
         response = self.stub.Predict(request, timeout=self.timeout)
         outputs = {name: self._tf.make_ndarray(proto) for name, proto in response.outputs.items()}
         if len(outputs["text"]) != self.batch:
@@ -188,32 +188,29 @@ def codec_ms(model_dir: Path, image: bytes, batch: int, repeats: int) -> dict:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from serving.local_server import (
-        _JsonDecoder,
-        _read_signature_defs,
-        _request_inputs,
-        _response_json,
-    )
+    from serving.local_server.models import read_signature_defs
+    from serving.local_server.rest_json import JsonDecoder, request_inputs, response_json
 
     images = [image] * batch
     outputs = {name: value.numpy()
-               for name, value in serving_function(model_dir)(image_bytes=tf.constant(images)).items()}
-    inputs_info = _read_signature_defs(model_dir)["serving_default"].inputs
-    decoder = _JsonDecoder(64 << 20)
+               for name, value in serving_function(model_dir)(
+                   **{IMAGE_BYTES_INPUT: tf.constant(images)}).items()}
+    inputs_info = read_signature_defs(model_dir)[SERVING_SIGNATURE].inputs
+    decoder = JsonDecoder(64 << 20)
     b64 = base64.b64encode(image).decode("ascii")
 
     def rest():
         body = json.dumps({"instances": [{"b64": b64}] * batch}).encode()
-        _, row_format = _request_inputs(json.loads(body), inputs_info, decoder)
-        answer = json.dumps(_response_json(outputs, row_format), indent=1).encode()
+        _, row_format = request_inputs(json.loads(body), inputs_info, decoder)
+        answer = json.dumps(response_json(outputs, row_format), indent=1).encode()
         json.loads(answer)
 
     def grpc_():
         request = predict_pb2.PredictRequest()
         request.model_spec.name = MODEL_NAME
-        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(images))
+        request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(images))
         received = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-        tf.make_ndarray(received.inputs["image_bytes"])
+        tf.make_ndarray(received.inputs[IMAGE_BYTES_INPUT])
         response = predict_pb2.PredictResponse()
         for name, array in outputs.items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(array))

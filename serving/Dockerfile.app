@@ -15,14 +15,11 @@ COPY requirements.lock .
 RUN pip install --no-cache-dir uv==0.9.30 \
  && uv pip install --system --no-cache -r requirements.lock
 
-# The packages serving.app imports (serving.predictors -> trainer.export -> data, training,
-# transform). Installed editable so that serving/static/ (not package data) is served from here.
+# The packages serving.app imports (serving and common; TensorFlow itself comes with TF Serving's
+# gRPC protos). Installed editable so that serving/static/ is served from here.
 COPY pyproject.toml .
-COPY data data
+COPY common common
 COPY serving serving
-COPY trainer trainer
-COPY training training
-COPY transform transform
 RUN uv pip install --system --no-cache --no-deps -e . \
  && useradd --create-home app
 

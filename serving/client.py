@@ -7,10 +7,13 @@
 
 Both read several images in one request: `client.predict([path, png_bytes, array])` returns one
 `Prediction(text, confidence)` per image; the text is the model's `text` output (line models) or
-`character` output (character models). Images are checked by `serving.predictors.encode_image`
+`character` output (character models). Images are checked by `serving.images.encode_image`
 before anything is sent, so an unreadable one raises `PredictionError` naming it; a request the
 server refuses (unknown model or version, unreadable image, server down) raises `ServingError`
-carrying the server's status and message.
+carrying the server's status and message (`serving.errors`).
+
+`GrpcClient` lives in `serving.grpc_client` and is imported from there on first use: TF
+Serving's gRPC protos import all of TensorFlow, which the REST client does not need.
 
 CLI:
     python -m serving.client predict line.png [more.png ...] --model lines \
@@ -25,42 +28,16 @@ import sys
 import threading
 from collections.abc import Sequence
 
-import grpc
 import requests
-import tensorflow as tf
-from google.protobuf.wrappers_pb2 import Int64Value
-from tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
-from serving.predictors import ImageInput, PredictionError, encode_image
-from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
+from common.push_layout import LINES_MODEL
+from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE, TEXT_OUTPUTS
+from serving.errors import ServingError
+from serving.images import ImageInput, PredictionError, encode_image
 
-TEXT_OUTPUTS = ("text", "character")  # line models, character models
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_REST_URL = "http://127.0.0.1:8501"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:8500"
-
-# The HTTP status a gRPC status corresponds to (as TF Serving's REST API maps them).
-GRPC_TO_HTTP = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409,
-    "ABORTED": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
@@ -68,24 +45,7 @@ class Prediction:
     confidence: float
 
 
-class ServingError(Exception):
-    """A request the server refused or could not answer.
-
-    `status` is what the transport said: the HTTP status (int) for REST, the gRPC status code
-    name (e.g. "NOT_FOUND") for gRPC; `http_status` is the HTTP equivalent in both cases;
-    `message` is the server's own error message.
-    """
-
-    def __init__(self, status, message: str, http_status: int | None = None):
-        self.status = status
-        self.message = message
-        if http_status is None:
-            http_status = status if isinstance(status, int) else GRPC_TO_HTTP.get(status, 500)
-        self.http_status = http_status
-        super().__init__(f"{status}: {message}")
-
-
-def _check_spec(model: str, version, label) -> int | None:
+def check_spec(model: str, version, label) -> int | None:
     if not model:
         raise ValueError("model name is required")
     if version is not None and label is not None:
@@ -98,7 +58,7 @@ def _check_spec(model: str, version, label) -> int | None:
     return version
 
 
-def _encode_all(images: Sequence[ImageInput]) -> list:
+def encode_all(images: Sequence[ImageInput]) -> list:
     if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
         raise PredictionError(
             f"expected a list of images, got {type(images).__name__}; wrap one image in a list"
@@ -108,18 +68,20 @@ def _encode_all(images: Sequence[ImageInput]) -> list:
     return [encode_image(image) for image in images]
 
 
-def _text_key(keys) -> str:
+def text_key(keys) -> str:
     for key in TEXT_OUTPUTS:
         if key in keys:
             return key
-    raise ServingError(
+    raise ServingError.from_http(
         502, f"response has no {' or '.join(TEXT_OUTPUTS)} output (outputs: {sorted(keys)})"
     )
 
 
-def _check_count(predictions: list, expected: int) -> list:
+def check_count(predictions: list, expected: int) -> list:
     if len(predictions) != expected:
-        raise ServingError(502, f"sent {expected} images, got {len(predictions)} predictions")
+        raise ServingError.from_http(
+            502, f"sent {expected} images, got {len(predictions)} predictions"
+        )
     return predictions
 
 
@@ -129,12 +91,12 @@ class RestClient:
     def __init__(
         self,
         base_url: str = DEFAULT_REST_URL,
-        model: str = "lines",
+        model: str = LINES_MODEL,
         version: int | None = None,
         label: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ):
-        self.version = _check_spec(model, version, label)
+        self.version = check_spec(model, version, label)
         self.base_url, self.model, self.label, self.timeout = (
             base_url.rstrip("/"),
             model,
@@ -158,7 +120,7 @@ class RestClient:
         return self._local.session
 
     def predict(self, images: Sequence[ImageInput]) -> list:
-        encoded = _encode_all(images)
+        encoded = encode_all(images)
         body = {
             "signature_name": SERVING_SIGNATURE,
             "instances": [
@@ -169,38 +131,42 @@ class RestClient:
         try:
             response = self._session().post(self.url, json=body, timeout=self.timeout)
         except requests.Timeout as e:
-            raise ServingError(
+            raise ServingError.from_http(
                 504, f"{self.url}: no answer within {self.timeout} s ({e})"
             ) from None
         except requests.RequestException as e:
-            raise ServingError(503, f"{self.url}: cannot reach the server ({e})") from None
+            raise ServingError.from_http(
+                503, f"{self.url}: cannot reach the server ({e})"
+            ) from None
         try:
             payload = response.json()
         except ValueError:
             payload = None
         if response.status_code != 200:
             message = payload.get("error") if isinstance(payload, dict) else None
-            raise ServingError(
+            raise ServingError.from_http(
                 response.status_code, message or response.text[:500] or response.reason
             )
         if not isinstance(payload, dict):
-            raise ServingError(502, f"response is not a JSON object: {response.text[:200]!r}")
-        return _check_count(self._parse(payload), len(encoded))
+            raise ServingError.from_http(
+                502, f"response is not a JSON object: {response.text[:200]!r}"
+            )
+        return check_count(self._parse(payload), len(encoded))
 
     @staticmethod
     def _parse(payload: dict) -> list:
         if "predictions" in payload:  # row format: one object per instance
             rows = payload["predictions"]
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise ServingError(502, f"unexpected predictions: {str(rows)[:200]}")
+                raise ServingError.from_http(502, f"unexpected predictions: {str(rows)[:200]}")
         elif isinstance(payload.get("outputs"), dict):  # columnar format
             columns = payload["outputs"]
             rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
         else:
-            raise ServingError(502, f"response has no predictions: {str(payload)[:200]}")
+            raise ServingError.from_http(502, f"response has no predictions: {str(payload)[:200]}")
         if not rows:
             return []
-        key = _text_key(rows[0])
+        key = text_key(rows[0])
         return [Prediction(_as_text(row[key]), float(row["confidence"])) for row in rows]
 
     def close(self) -> None:
@@ -221,96 +187,14 @@ def _as_text(value) -> str:
     return str(value)
 
 
-class GrpcClient:
-    """TF Serving's gRPC PredictionService (and ModelService for status); thread-safe."""
+def __getattr__(name: str):
+    """`serving.client.GrpcClient`, imported on first use: its protos load all of TensorFlow,
+    which the REST client and the app's import do not need."""
+    if name == "GrpcClient":
+        from serving.grpc_client import GrpcClient
 
-    def __init__(
-        self,
-        address: str = DEFAULT_GRPC_ADDRESS,
-        model: str = "lines",
-        version: int | None = None,
-        label: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_message_bytes: int = 64 * 1024 * 1024,
-    ):
-        self.version = _check_spec(model, version, label)
-        self.address, self.model, self.label, self.timeout = address, model, label, timeout
-        options = [
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ]
-        self._channel = grpc.insecure_channel(address, options=options)
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel).Predict
-        self._status = model_service_pb2_grpc.ModelServiceStub(self._channel).GetModelStatus
-
-    def _model_spec(self, spec, version: int | None = None) -> None:
-        spec.name = self.model
-        version = self.version if version is None else version
-        if version is not None:
-            spec.version.CopyFrom(Int64Value(value=version))
-        elif self.label is not None:
-            spec.version_label = self.label
-
-    def _call(self, method, request):
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as e:
-            code = e.code() if callable(getattr(e, "code", None)) else None
-            name = code.name if code is not None else "UNKNOWN"
-            details = e.details() if callable(getattr(e, "details", None)) else str(e)
-            if name == "UNAVAILABLE":
-                details = f"{self.address}: {details}"
-            raise ServingError(name, details or name) from None
-
-    def predict(self, images: Sequence[ImageInput], version: int | None = None) -> list:
-        """One Prediction per image; `version` overrides the client's version for this call."""
-        encoded = _encode_all(images)
-        request = predict_pb2.PredictRequest()
-        self._model_spec(request.model_spec, version)
-        request.model_spec.signature_name = SERVING_SIGNATURE
-        request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(encoded, dtype=tf.string))
-        response = self._call(self._predict, request)
-        outputs = response.outputs
-        key = _text_key(outputs.keys())
-        if "confidence" not in outputs:
-            raise ServingError("INTERNAL", "response has no confidence output", 502)
-        texts = tf.make_ndarray(outputs[key]).reshape(-1)
-        confidences = tf.make_ndarray(outputs["confidence"]).reshape(-1)
-        predictions = [
-            Prediction(t.decode("utf-8", errors="replace"), float(c))
-            for t, c in zip(texts, confidences)
-        ]
-        return _check_count(predictions, len(encoded))
-
-    def status(self) -> list:
-        """[{"version": int, "state": "AVAILABLE", "error": ""}, ...] for the model's versions."""
-        request = get_model_status_pb2.GetModelStatusRequest()
-        request.model_spec.name = self.model
-        if self.version is not None:  # GetModelStatus takes a version, not a label
-            request.model_spec.version.CopyFrom(Int64Value(value=self.version))
-        response = self._call(self._status, request)
-        state_name = get_model_status_pb2.ModelVersionStatus.State.Name
-        return [
-            {
-                "version": s.version,
-                "state": state_name(s.state),
-                "error": s.status.error_message,
-            }
-            for s in response.model_version_status
-        ]
-
-    def ready(self) -> bool:
-        """Whether some (or the requested) version of the model is AVAILABLE."""
-        return any(s["state"] == "AVAILABLE" for s in self.status())
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        return GrpcClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _parse_args(argv):
@@ -320,7 +204,9 @@ def _parse_args(argv):
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="read images with a served model")
     predict.add_argument("images", nargs="+", metavar="IMG", help="image files (PNG/JPEG/GIF/BMP)")
-    predict.add_argument("--model", default="lines", help="model name (default: lines)")
+    predict.add_argument(
+        "--model", default=LINES_MODEL, help=f"model name (default: {LINES_MODEL})"
+    )
     which = predict.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="model version (default: the server's latest)")
     which.add_argument("--label", help="model version label, e.g. stable")
@@ -339,6 +225,8 @@ def main(argv=None) -> int:
         if args.rest:
             client = RestClient(args.rest, args.model, args.version, args.label, args.timeout)
         else:
+            from serving.grpc_client import GrpcClient
+
             address = args.grpc or DEFAULT_GRPC_ADDRESS
             client = GrpcClient(address, args.model, args.version, args.label, args.timeout)
         with client:

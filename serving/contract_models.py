@@ -24,8 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-CONTRACT_MODELS = {"lines": (1, 2), "reload": (1, 2)}
-LABELS = {"lines": {"stable": 1, "canary": 2}}
+from common.push_layout import LINES_MODEL
+
+CONTRACT_MODELS = {LINES_MODEL: (1, 2), "reload": (1, 2)}
+LABELS = {LINES_MODEL: {"stable": 1, "canary": 2}}
 NUM_VERSIONS = 2  # the version policy: latest {num_versions: 2}
 LINE_CONFIG = {
     "dataset": "EmnistLinesDataset",
@@ -33,22 +35,13 @@ LINE_CONFIG = {
     "dataset_args": {"max_length": 4},
     "network_args": {"lstm_dim": 16, "conv_dim": 8},
 }
-LINE_SHAPE = (28, 112, 1)
 
 
 def export_untrained_line_model(path) -> Path:
     """Builds the tiny line model above (random weights) and exports it to `path`."""
-    import tensorflow as tf
+    from trainer.export import export_untrained_line_model as export
 
-    from trainer.export import export_line_model
-    from trainer.lines import build_line_model
-    from training.config import ExperimentConfig
-
-    config = ExperimentConfig.from_dict(LINE_CONFIG)
-    model = build_line_model(config, LINE_SHAPE)
-    export_line_model(model, config, {"image": tf.io.FixedLenFeature(list(LINE_SHAPE), tf.float32)},
-                      str(path))
-    return Path(path)
+    return Path(export(LINE_CONFIG, path))
 
 
 @functools.cache

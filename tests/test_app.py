@@ -10,7 +10,6 @@ import http.client
 import json
 import logging
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -21,7 +20,8 @@ from test_client import (
     png_bytes,
 )
 
-from serving.app import PredictionApp, make_server
+from serving.app import PredictionApp, make_app
+from serving.asgi import UvicornThread
 from serving.client import GrpcClient
 
 MAX_IMAGE_BYTES = 20_000
@@ -32,10 +32,8 @@ class AppServer:
 
     def __init__(self, grpc_address: str, model: str = "lines", **limits):
         self.client = GrpcClient(grpc_address, model, timeout=20)
-        self.server = make_server(PredictionApp(self.client, **limits), "127.0.0.1", 0)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = UvicornThread(make_app(PredictionApp(self.client, **limits))).start()
+        self.port = self.server.port
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
@@ -86,8 +84,7 @@ class AppServer:
         return b"".join(chunks)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         self.client.close()
 
 
