@@ -48,13 +48,17 @@ def export_classifier(model: keras.Model, tf_transform_output, characters: list,
     _write(path, [model, tft_layer], serve_image_bytes, serve_examples)
 
 
-def export_line_model(read, model: keras.Model, image_spec, path: str) -> None:
+def export_line_model(
+    read, model: keras.Model, image_spec, path: str, stretch_contrast: bool = False
+) -> None:
     """`read(images)` -> {"text", "confidence", "decoded"} is the model kind's reading of
-    normalized line images shaped like `image_spec` (the transformed image feature)."""
+    normalized line images shaped like `image_spec` (the transformed image feature); encoded
+    images are normalized as the dataset's Transform did (`stretch_contrast` for real scans)."""
     image_height, image_width = image_spec.shape[:2]
 
     def serve_image_bytes(image_bytes):
-        return read(decode_images(image_bytes, image_height, image_width, left_align=True))
+        return read(decode_images(image_bytes, image_height, image_width, left_align=True,
+                                  stretch_contrast=stretch_contrast))
 
     def serve_examples(serialized):
         return read(tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY])

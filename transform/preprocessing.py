@@ -10,9 +10,12 @@ import tensorflow as tf
 from data.features import IMAGE_KEY, IMAGE_SIZE, LABEL_KEY
 
 
-
 def decode_images(
-    image_bytes: tf.Tensor, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, left_align=False
+    image_bytes: tf.Tensor,
+    height: int = IMAGE_SIZE,
+    width: int = IMAGE_SIZE,
+    left_align=False,
+    stretch_contrast=False,
 ) -> tf.Tensor:
     """Decodes a batch of PNG/JPEG/GIF/BMP bytes to float32 [batch, height, width, 1] in [0, 1].
 
@@ -20,7 +23,9 @@ def decode_images(
     `height` x `width` keeping their aspect ratio, centred (characters) or left-aligned (lines,
     which are read from the left), with black padding. Like EMNIST, the models expect light ink on
     a dark background: an image whose mean intensity is above one half (dark ink on paper) is
-    inverted first.
+    inverted first. With `stretch_contrast` (scans of real handwriting, whose paper is seldom
+    white nor their ink black), the background level (the median) becomes 0 and the brightest
+    ink 1 before scaling.
     """
 
     def decode_one(encoded: tf.Tensor) -> tf.Tensor:
@@ -37,6 +42,8 @@ def decode_images(
         )
         gray = alpha * gray + (1.0 - alpha)
         gray = tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
+        if stretch_contrast:
+            gray = _stretch(gray)
         return _fit(gray, height, width, left_align)
 
     images = tf.map_fn(
@@ -45,6 +52,14 @@ def decode_images(
         fn_output_signature=tf.TensorSpec([height, width, 1], tf.float32),
     )
     return tf.clip_by_value(images, 0.0, 1.0)
+
+
+def _stretch(gray: tf.Tensor) -> tf.Tensor:
+    """Background (the median level) to 0, the brightest pixel to 1."""
+    values = tf.sort(tf.reshape(gray, [-1]))
+    background = values[tf.size(values) // 2]
+    ink = values[-1]
+    return tf.clip_by_value((gray - background) / tf.maximum(ink - background, 1e-3), 0.0, 1.0)
 
 
 def _fit(image: tf.Tensor, height: int, width: int, left_align: bool) -> tf.Tensor:

@@ -119,6 +119,7 @@ class LineDataset(Dataset):
     }
     evaluate_transformed = True  # TFMA reads the normalized line images Transform writes
     slice_features: tuple = ()  # features to slice metrics by, besides line length
+    stretch_contrast: bool = False  # served images get Transform's contrast stretch (real scans)
 
     @property
     def num_classes(self) -> int:

@@ -74,6 +74,9 @@ class LineModelKind(ModelKind):
 
     def export_for_images(self, model, config, image_spec, path: str) -> None:
         """Exports reading line images shaped like `image_spec` (a tf.io.FixedLenFeature)."""
+        from trainer.datasets import DATASETS
         from trainer.export import export_line_model
 
-        export_line_model(lambda images: self.read(model, images, config), model, image_spec, path)
+        stretch = DATASETS[config.dataset].stretch_contrast
+        export_line_model(lambda images: self.read(model, images, config), model, image_spec, path,
+                          stretch_contrast=stretch)
