@@ -43,8 +43,10 @@ MAX_LISTED_SKIPS = 10  # the report names this many skipped lines per reason; al
 
 
 def convert(fmt: str, source, out, eval_fraction: float = 0.1, seed: int = 0, eval_pages=(),
-            num_shards: int = DEFAULT_NUM_SHARDS, progress: bool = True) -> dict:
-    """Convert, write OUT/metadata.json and return the report (see format_report)."""
+            num_shards: int = DEFAULT_NUM_SHARDS, progress: bool = True,
+            max_length: int = 0) -> dict:
+    """Convert, write OUT/metadata.json and return the report (see format_report). With
+    `max_length`, lines of more characters (more than a model reads) are skipped and counted."""
     if fmt not in READERS:
         raise DatasetError(f"unknown format {fmt!r}; expected one of {sorted(READERS)}")
     if not 0 <= eval_fraction < 1:
@@ -59,6 +61,7 @@ def convert(fmt: str, source, out, eval_fraction: float = 0.1, seed: int = 0, ev
             continue
         text = to_line_charset(item.text, counts)
         problem = ("empty text" if not text else
+                   f"longer than max_length {max_length}" if max_length and len(text) > max_length else
                    "not in the task split" if official is not None and item.line_id not in official else "")
         if problem:
             skipped.append(SkippedLine(item.page, item.line_id, problem))
@@ -160,12 +163,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the page split (0)")
     parser.add_argument("--eval-pages", type=Path, help="file of page ids (one a line) that must be eval")
     parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
+    parser.add_argument("--max-length", type=int, default=0, help="skip lines of more characters (0: keep all)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         eval_pages = read_page_list(args.eval_pages) if args.eval_pages else ()
         report = convert(args.format, args.source, args.out, args.eval_fraction, args.seed, eval_pages,
-                         args.num_shards, not args.no_progress)
+                         args.num_shards, not args.no_progress, args.max_length)
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

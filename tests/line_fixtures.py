@@ -88,3 +88,69 @@ def write_iam(root: Path, forms, line_images=True, splits=None):
     (root / "task").mkdir(exist_ok=True)
     for name in ("trainset.txt", "validationset1.txt", "validationset2.txt", "testset.txt"):
         (root / "task" / name).write_text("".join(f"{line_id}\n" for line_id in splits.get(name, [])))
+
+
+TEXT_PAGES = [["Hello world", "It's 9 a.m."], ["The quick fox", "jumps, again!"],
+              ["A line (3)", "Last one."], ["More text", "and more"]]
+
+
+def write_text_pages(root: Path, fmt: str, pages=TEXT_PAGES) -> Path:
+    """Pages whose lines are `pages`' texts drawn in a real font, dark on paper, as `fmt`
+    ("pagexml", "alto" or "iam") lays them out: a folder any handwriting dataset reads."""
+    from xml.sax.saxutils import escape
+
+    from PIL import ImageDraw, ImageFont
+
+    def attribute(text):  # the fixture writers quote attributes with '
+        return escape(text, {"'": "&apos;"})
+
+    font = ImageFont.load_default(size=18)
+    root.mkdir(parents=True, exist_ok=True)
+    forms = {}
+    for p, texts in enumerate(pages):
+        page = Image.new("L", (300, 40 * len(texts) + 10), PAPER)
+        draw = ImageDraw.Draw(page)
+        boxes = []
+        for i, text in enumerate(texts):
+            draw.text((10, 10 + 40 * i), text, fill=INK, font=font)
+            boxes.append((5, 5 + 40 * i, 290, 35))  # x, y, w, h
+        name = f"page {p} (scan).png"
+        if fmt == "iam":
+            form_id = f"a0{p}-00{p}"
+            lines = [(f"{form_id}-0{i}", box, text.replace(" ", "|"), attribute(text))
+                     for i, (box, text) in enumerate(zip(boxes, texts))]
+            forms[form_id] = ("000", lines)
+            (root / "forms").mkdir(exist_ok=True)
+            page.save(root / "forms" / f"{form_id}.png")
+            continue
+        page.save(root / name)
+        if fmt == "pagexml":
+            lines = [(f"l{i}", f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}", text)
+                     for i, ((x, y, w, h), text) in enumerate(zip(boxes, texts))]
+            write_pagexml(root / f"page {p}.xml", name, [("r1", lines)], size=page.size)
+        else:
+            lines = [(f"l{i}", box, [attribute(word) for word in text.split(" ")], None)
+                     for i, (box, text) in enumerate(zip(boxes, texts))]
+            write_alto(root / f"page {p}.xml", name, lines)
+    if fmt == "iam":
+        _write_iam_forms(root, forms)
+    return root
+
+
+def _write_iam_forms(root: Path, forms: dict) -> None:
+    """IAM's layout around forms already saved under root/forms (lines cropped from them)."""
+    rows = ["# IAM lines.txt (test fixture)", "#"]
+    (root / "xml").mkdir(exist_ok=True)
+    for form_id, (writer, lines) in forms.items():
+        xml_lines = "".join(f"<line id='{line_id}' text='{text}'/>" for line_id, _, _, text in lines)
+        (root / "xml" / f"{form_id}.xml").write_text(
+            f"<?xml version='1.0'?><form id='{form_id}' writer-id='{writer}'><handwritten-part>"
+            f"{xml_lines}</handwritten-part></form>")
+        rows += [f"{line_id} ok 154 3 {x} {y} {w} {h} {words}" for line_id, (x, y, w, h), words, _ in lines]
+    (root / "ascii").mkdir(exist_ok=True)
+    (root / "ascii" / "lines.txt").write_text("\n".join(rows) + "\n")
+    (root / "task").mkdir(exist_ok=True)
+    ids = [line[0] for _, lines in forms.values() for line in lines]
+    split = {"trainset.txt": ids[:-2], "testset.txt": ids[-2:]}
+    for name in ("trainset.txt", "validationset1.txt", "validationset2.txt", "testset.txt"):
+        (root / "task" / name).write_text("".join(f"{line_id}\n" for line_id in split.get(name, [])))

@@ -46,5 +46,5 @@ def test_import_loads_no_tensorflow_keras_or_tfx(module):
 
 
 def test_the_check_sees_tensorflow_where_it_is_loaded():
-    """The gRPC client imports TF Serving's protos, hence TensorFlow (and Keras with it)."""
-    assert {"tensorflow", "keras"} <= set(loaded_packages("serving.grpc_client"))
+    """The gRPC client imports TF Serving's protos, hence TensorFlow: the probe does see it."""
+    assert "tensorflow" in loaded_packages("serving.grpc_client")

@@ -6,6 +6,7 @@ tiny batch and exports a SavedModel whose `serving_default` reads an encoded ima
 import functools
 import importlib
 import io
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -25,8 +26,12 @@ from trainer.config import ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
 
+from line_fixtures import write_text_pages
+
 # Small enough to run in seconds; every other argument is the dataset's default.
 TINY_DATASET_ARGS = {"EmnistLinesDataset": {"max_length": 4, "num_train": 8, "num_eval": 4}}
+# Real handwriting datasets read a folder of fixture pages in their own format.
+HANDWRITING_ARGS = {"max_length": 16, "height": 32, "max_width": 512, "eval_fraction": 0.25}
 BATCH = 4
 CASES = [(dataset, kind) for dataset in DATASETS for kind, k in MODEL_KINDS.items()
          if k.reads == DATASETS[dataset].provides]
@@ -52,10 +57,13 @@ def _raw_batch(examples_dir, schema: schema_pb2.Schema) -> list:
 @functools.cache
 def _transformed(dataset_name: str, work_dir: str):
     """(config, TFTransformOutput, raw batch) of the dataset, Transform run in process."""
-    config = ExperimentConfig.from_dict(
-        {"dataset": dataset_name, "dataset_args": TINY_DATASET_ARGS.get(dataset_name, {}),
-         "model": next(k for d, k in CASES if d == dataset_name)})
     dataset = DATASETS[dataset_name]
+    args = TINY_DATASET_ARGS.get(dataset_name, {})
+    if hasattr(dataset, "format"):
+        args = {**HANDWRITING_ARGS, "path": str(write_text_pages(Path(work_dir) / "src", dataset.format))}
+    config = ExperimentConfig.from_dict(
+        {"dataset": dataset_name, "dataset_args": args,
+         "model": next(k for d, k in CASES if d == dataset_name)})
     examples_dir, resources = dataset.prepare(config, None, work_dir)
     task = task_for(config, resources, SCHEMA_DIR)
     schema = io_utils.parse_pbtxt_file(task.schema_file, schema_pb2.Schema())

@@ -5,5 +5,19 @@ Adding a dataset is one module (a `Dataset` subclass, see base.py) and one line 
 
 from trainer.datasets.emnist import EmnistDataset
 from trainer.datasets.emnist_lines import EmnistLinesDataset
+from trainer.datasets.handwriting_lines import (
+    AltoLinesDataset,
+    IamLinesDataset,
+    PageXmlLinesDataset,
+)
 
-DATASETS = {dataset.name: dataset for dataset in (EmnistDataset(), EmnistLinesDataset())}
+DATASETS = {
+    dataset.name: dataset
+    for dataset in (
+        EmnistDataset(),
+        EmnistLinesDataset(),
+        PageXmlLinesDataset(),
+        AltoLinesDataset(),
+        IamLinesDataset(),
+    )
+}

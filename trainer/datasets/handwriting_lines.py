@@ -1,0 +1,105 @@
+"""Real handwriting lines: PageXmlLinesDataset, AltoLinesDataset and IamLinesDataset.
+
+Each reads a folder (PAGE-XML or ALTO pages with their images, or IAM in its official layout)
+through data.lines, which crops the lines, maps their text into the line charset and splits by
+page (IAM: by the official task split) into train/eval TFRecords. Transform normalizes the
+images to a fixed height, left-aligned in a maximum width (transform.handwriting_preprocessing),
+metrics are sliced by line length and by source, and the Trainer can augment training batches.
+
+The folder: `dataset_args.path`, else `--data-dir`, else the dataset's environment variable,
+else its folder under ../shared/data (data.locations).
+"""
+
+from pathlib import Path
+from typing import Optional
+
+from data.features import EVAL_SPLIT, SOURCE_KEY
+from trainer.datasets.base import LineDataset
+from trainer.datasets.prepared import prepared_dir
+
+AUGMENT_ARGS = {"augment": False, "augment_strength": 1.0}
+
+
+class HandwritingLinesDataset(LineDataset):
+    format: str  # data.lines.READERS key
+    env_var: str
+    shared_subdir: Optional[str] = None
+    args = {
+        "path": "",
+        "max_length": 72,
+        "height": 64,
+        "max_width": 2048,
+        "eval_fraction": 0.1,
+        "eval_pages": "",
+        **AUGMENT_ARGS,
+    }
+    schema = "handwriting_lines"
+    preprocessing_fn = "transform.handwriting_preprocessing.preprocessing_fn"
+    slice_features = (SOURCE_KEY,)
+    stretch_contrast = True
+
+    def validate(self, args: dict) -> None:
+        if not 0 < args["eval_fraction"] < 1:
+            raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
+
+    def image_shape(self, args: dict) -> tuple:
+        return (args["height"], args["max_width"], 1)
+
+    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+        from data.lines import convert, read_page_list
+        from data.locations import locate
+
+        args = config.dataset_args
+        folder, how = locate(args["path"] or source, self.env_var, self.shared_subdir,
+                             what=f"{self.name} folder")
+        print(f"{self.name}: reading {folder} ({how})")
+        eval_pages = read_page_list(args["eval_pages"]) if args["eval_pages"] else ()
+        identity = [self.format, str(folder), args["max_length"], args["eval_fraction"],
+                    sorted(eval_pages)]
+        with prepared_dir(Path(work_dir) / "handwriting_lines", identity) as (out, partial):
+            if partial:
+                convert(self.format, folder, partial, args["eval_fraction"], 0, eval_pages,
+                        max_length=args["max_length"])
+        return out, {}
+
+    def transform_config(self, config, resources: dict) -> dict:
+        return {key: config.dataset_args[key] for key in ("height", "max_width", "max_length")}
+
+    def training_data(self, train, config, custom_config: dict) -> tuple:
+        if not config.dataset_args["augment"]:
+            return train, []
+        from transform.augmentation import augment_dataset
+
+        return augment_dataset(train, config.dataset_args["augment_strength"]), []
+
+    def eval_example(self, config, examples_dir, resources: dict) -> tuple:
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        from data.features import IMAGE_KEY, TEXT_KEY
+        from data.tfrecords import read_examples
+
+        features = next(iter(read_examples(examples_dir, EVAL_SPLIT, "line examples")))
+        image = Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0]))
+        return np.asarray(image.convert("L")), features[TEXT_KEY].bytes_list.value[0].decode()
+
+
+class PageXmlLinesDataset(HandwritingLinesDataset):
+    name = "PageXmlLinesDataset"
+    format = "pagexml"
+    env_var = "PAGEXML_DIR"
+    shared_subdir = "htr/hooker"
+
+
+class AltoLinesDataset(HandwritingLinesDataset):
+    name = "AltoLinesDataset"
+    format = "alto"
+    env_var = "ALTO_DIR"
+
+
+class IamLinesDataset(HandwritingLinesDataset):
+    name = "IamLinesDataset"
+    format = "iam"
+    env_var = "IAM_DIR"
