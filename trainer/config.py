@@ -21,7 +21,7 @@ class ConfigError(ValueError):
     """An experiment config that cannot be run; the message names the key."""
 
 
-TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3}
+TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3, "warm_start": ""}
 DEFAULT_MODEL = "CharacterModel"
 # The dataset a model kind trains on when the config names none.
 DEFAULT_DATASETS = {"characters": "EmnistDataset", "lines": "EmnistLinesDataset"}

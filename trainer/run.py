@@ -21,6 +21,8 @@ from trainer import METRICS_FILE
 from trainer.config import ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
+from trainer.warm_start import save_weights, warm_start
+
 
 def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool):
     return fn_args.data_accessor.tf_dataset_factory(
@@ -44,6 +46,8 @@ def run_fn(fn_args: FnArgs) -> None:
     train, callbacks = dataset.training_data(train, config, fn_args.custom_config)
     callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir))
     model = build_model(config, image_shape)
+    if config.train_args["warm_start"]:
+        print(warm_start(model, config, config.train_args["warm_start"]))
 
     def inputs(features, labels):
         return kind.training_inputs(features, labels), labels
@@ -79,3 +83,4 @@ def run_fn(fn_args: FnArgs) -> None:
             indent=2,
         )
     kind.export(model, config, tf_transform_output, fn_args.serving_model_dir)
+    save_weights(model, config, fn_args.serving_model_dir)

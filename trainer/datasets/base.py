@@ -29,6 +29,7 @@ class Dataset:
     evaluate_transformed: bool = False  # TFMA reads Transform's output instead of raw examples
     resources: tuple = ()  # names of the side files Transform and the Trainer need
     num_classes: int
+    charset: tuple  # the character of each output class (padding and blank excluded)
 
     def validate(self, args: dict) -> None:
         """Raises ValueError naming the key for arguments that are valid one by one but not
@@ -100,6 +101,10 @@ class CharacterDataset(Dataset):
     def num_classes(self) -> int:
         return len(self.characters)
 
+    @property
+    def charset(self) -> tuple:
+        return self.characters
+
     def eval_config(self, thresholds: dict):
         from evaluation.eval_configs import characters_eval_config
 
@@ -126,6 +131,12 @@ class LineDataset(Dataset):
         from data.vocabulary import NUM_LINE_CLASSES
 
         return NUM_LINE_CLASSES
+
+    @property
+    def charset(self) -> tuple:
+        from data.vocabulary import LINE_CHARACTERS
+
+        return LINE_CHARACTERS
 
     def eval_config(self, thresholds: dict):
         from evaluation.eval_configs import lines_eval_config
