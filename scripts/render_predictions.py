@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from line_grid import save_line_grid  # scripts/ is on sys.path when a script runs
 
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT
 from data.sentences import read_line_examples
+from evaluation.line_grid import save_prediction_grid
 from evaluation.text_metrics import character_error_rate
 from common.push_layout import LINES_MODEL
 from trainer import METRICS_FILE
@@ -110,16 +110,6 @@ def read_lines(model_dir: Path, examples_dir: Path, bank_path: Path, synthesis: 
     return images, texts, predictions
 
 
-def render(images, truths, predictions, path: Path, title: str) -> None:
-    """One line per row, white ink on black as drawn, truth and prediction below it."""
-    captions, colors = [], []
-    for truth, (prediction, confidence) in zip(truths, predictions):
-        cer = character_error_rate([truth], [prediction])
-        captions.append(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})")
-        colors.append("black" if prediction == truth else "firebrick")
-    save_line_grid(images, captions, path, title, colors)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
@@ -154,7 +144,7 @@ def main(argv=None) -> int:
     title = (f"CER {cer:.3f} on the first {len(truths)} eval lines ({exact} exact); model {model_dir}\n"
              f"lines {examples_dir}; max_length {synthesis['max_length']}, overlap "
              f"[{synthesis['min_overlap']}, {synthesis['max_overlap']}]")
-    render(images, truths, predictions, args.out, title)
+    save_prediction_grid(images, truths, predictions, args.out, title)
     print(f"{len(truths)} eval lines read by {model_dir}: CER {cer:.4f}, {exact} exact -> {args.out}")
     return 0
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from line_grid import save_line_grid  # scripts/ is on sys.path when a script runs
 
 from data.emnist import read_emnist
 from data.errors import DatasetError
@@ -22,6 +21,7 @@ from data.sample import SAMPLE_DIR
 from data.sentences import load_sentences, sentence_windows
 from data.tfrecords import read_split
 from data.vocabulary import LINE_CHARACTERS
+from evaluation.line_grid import save_line_grid
 from transform.line_synthesis import GlyphBank, synthesize_lines
 
 DEFAULT_EMNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emnist"

@@ -1,4 +1,5 @@
-"""One PNG of line images, one per row, each with a caption below: what both render scripts draw."""
+"""PNGs of line images, one per row, each with a caption below: what the render scripts and the
+benchmarks draw (lines as drawn, augmented, or read by a model against their truth)."""
 
 from pathlib import Path
 
@@ -18,3 +19,15 @@ def save_line_grid(images, captions, path: Path, title: str, colors=None) -> Non
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def save_prediction_grid(images, truths, predictions, path: Path, title: str) -> None:
+    """Each line with its truth and the (text, confidence) read from it, misreads in red."""
+    from evaluation.text_metrics import character_error_rate
+
+    captions, colors = [], []
+    for truth, (prediction, confidence) in zip(truths, predictions):
+        cer = character_error_rate([truth], [prediction])
+        captions.append(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})")
+        colors.append("black" if prediction == truth else "firebrick")
+    save_line_grid(images, captions, path, title, colors)
