@@ -12,7 +12,8 @@ SEED_CONFIG = '{"dataset": "EmnistDataset", "model": "CharacterModel", "network"
 def test_seed_config_parses_and_fills_defaults():
     config = ExperimentConfig.from_json(SEED_CONFIG)
     assert (config.dataset, config.model, config.network) == ("EmnistDataset", "CharacterModel", "mlp")
-    assert config.train_args == {"epochs": 3, "batch_size": 256, "learning_rate": 1e-3}
+    assert config.train_args == {"epochs": 3, "batch_size": 256, "learning_rate": 1e-3,
+                                 "warm_start": "", "keep_best": ""}
     assert config.dataset_args == {"subsample_fraction": 1.0, "balance": False}
     assert config.network_args == {"layer_size": 128, "dropout": 0.2, "num_layers": 3}
 
@@ -91,6 +92,10 @@ def test_to_json_round_trips():
         ({"train_args": {"batch_size": 0}}, "train_args.batch_size"),
         ({"train_args": {"learning_rate": -0.1}}, "train_args.learning_rate"),
         ({"train_args": [1, 2]}, "train_args"),
+        ({"train_args": {"keep_best": "val_cer"}}, "train_args.keep_best"),  # characters: no CER
+        ({"model": "LineModelCtc", "train_args": {"keep_best": "val_accuracy"}}, "train_args.keep_best"),
+        ({"dataset": "PageXmlLinesDataset", "model": "LineModelCtc",
+          "dataset_args": {"eval_fraction": 1.5}}, "dataset_args.eval_fraction"),
         ({"network_args": "deep"}, "network_args"),
     ],
 )

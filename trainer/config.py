@@ -21,7 +21,13 @@ class ConfigError(ValueError):
     """An experiment config that cannot be run; the message names the key."""
 
 
-TRAIN_ARGS = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3, "warm_start": ""}
+TRAIN_ARGS = {
+    "epochs": 3,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "warm_start": "",
+    "keep_best": "",
+}
 DEFAULT_MODEL = "CharacterModel"
 # The dataset a model kind trains on when the config names none.
 DEFAULT_DATASETS = {"characters": "EmnistDataset", "lines": "EmnistLinesDataset"}
@@ -76,6 +82,7 @@ class ExperimentConfig:
             model_args=model_args,
         )
         try:
+            _check_keep_best(train_args["keep_best"], dataset.best_metric)
             dataset.validate(dataset_args)
             kind.validate(config)
             shape = dataset.image_shape(dataset_args)
@@ -86,6 +93,12 @@ class ExperimentConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _check_keep_best(value: str, best_metric: str) -> None:
+    allowed = ("", best_metric, "val_loss", "last")
+    if value not in allowed:
+        raise ValueError(f"train_args.keep_best must be one of {list(allowed)} ('': {best_metric})")
 
 
 def _choice(raw: dict, key: str, allowed: dict, default: str) -> str:

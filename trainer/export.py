@@ -7,7 +7,22 @@ Character models carry the Transform graph and return `character`, `class_index`
 and `probabilities`. Line models return `text`, `confidence` and `decoded` (class indices padded
 with -1); their images are normalized by `transform.preprocessing.decode_images` directly, since
 their Transform graph draws lines from text and holds the glyph banks, which serving never needs.
+
+`serving_default` bounds the cost of a request before decoding anything
+(`transform.preprocessing.check_image_headers`): a request of more than `max_batch` images, or an
+image whose header declares more than `max_pixels` pixels, fails with INVALID_ARGUMENT naming the
+limit (and the image's index); the defaults are DEFAULT_MAX_PIXELS (16 Mi pixels, 4096 x 4096)
+and DEFAULT_MAX_BATCH (64). This protects TF Serving itself, which has no such limits.
+
+Each export also writes TF Serving's warm-up requests (`assets.extra/tf_serving_warmup_requests`,
+a TFRecord of PredictionLog): one `serving_default` request of one small PNG, which TF Serving
+(and the local server) run before a version is marked AVAILABLE, so that the first user request
+on a new version does not pay for tracing and the first kernel runs.
 """
+
+import os
+
+import numpy as np
 
 import keras
 import tensorflow as tf
@@ -19,10 +34,19 @@ from common.signatures import (
     SERVING_SIGNATURE,
 )
 from data.features import IMAGE_KEY, LABEL_KEY
-from transform.preprocessing import decode_images
+from transform.preprocessing import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_PIXELS,
+    check_image_headers,
+    decode_images,
+)
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def export_classifier(model: keras.Model, tf_transform_output, characters: list, path: str) -> None:
+def export_classifier(model: keras.Model, tf_transform_output, characters: list, path: str,
+                      max_pixels: int = DEFAULT_MAX_PIXELS,
+                      max_batch: int = DEFAULT_MAX_BATCH) -> None:
     tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(LABEL_KEY)
@@ -40,16 +64,19 @@ def export_classifier(model: keras.Model, tf_transform_output, characters: list,
         }
 
     def serve_image_bytes(image_bytes):
+        image_bytes = check_image_headers(image_bytes, max_pixels, max_batch)
         return predict({IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
 
     def serve_examples(serialized):
         return predict(tf.io.parse_example(serialized, raw_spec))
 
     _write(path, [model, tft_layer], serve_image_bytes, serve_examples)
+    write_warmup_requests(path, warmup_png(28, 28))
 
 
 def export_line_model(
-    read, model: keras.Model, image_spec, path: str, stretch_contrast: bool = False
+    read, model: keras.Model, image_spec, path: str, stretch_contrast: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH,
 ) -> None:
     """`read(images)` -> {"text", "confidence", "decoded"} is the model kind's reading of
     normalized line images shaped like `image_spec` (the transformed image feature); encoded
@@ -57,6 +84,7 @@ def export_line_model(
     image_height, image_width = image_spec.shape[:2]
 
     def serve_image_bytes(image_bytes):
+        image_bytes = check_image_headers(image_bytes, max_pixels, max_batch)
         return read(decode_images(image_bytes, image_height, image_width, left_align=True,
                                   stretch_contrast=stretch_contrast))
 
@@ -64,6 +92,7 @@ def export_line_model(
         return read(tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY])
 
     _write(path, [model], serve_image_bytes, serve_examples)
+    write_warmup_requests(path, warmup_png(image_height, image_width))
 
 
 def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
@@ -79,6 +108,30 @@ def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
         EXAMPLES_SIGNATURE, serve_examples, [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
     )
     archive.write_out(path, verbose=False)
+
+
+def warmup_png(height: int, width: int) -> bytes:
+    """A white `height` x `width` PNG with a dark bar: a valid image of the model's geometry."""
+    image = np.full((height, width, 1), 255, np.uint8)
+    image[height // 4: height - height // 4, width // 8: width - width // 8] = 20
+    return tf.io.encode_png(image).numpy()
+
+
+def write_warmup_requests(path: str, image: bytes) -> str:
+    """Writes TF Serving's warm-up file into the SavedModel at `path`: one PredictionLog whose
+    PredictRequest runs `serving_default` on `image`. Returns the file's path."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = SERVING_SIGNATURE
+    request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request))
+    target = os.path.join(path, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(target))
+    with tf.io.TFRecordWriter(target) as writer:
+        writer.write(log.SerializeToString())
+    return target
 
 
 def export_untrained_line_model(config: dict, path, seed: int = 0) -> str:

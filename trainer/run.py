@@ -18,6 +18,7 @@ from tfx_bsl.public import tfxio
 
 from data.features import IMAGE_KEY, LABEL_KEY
 from trainer import METRICS_FILE
+from trainer.best_epoch import LAST, KeepBest, ValidationCer
 from trainer.config import ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
@@ -49,6 +50,13 @@ def run_fn(fn_args: FnArgs) -> None:
     if config.train_args["warm_start"]:
         print(warm_start(model, config, config.train_args["warm_start"]))
 
+    monitor = config.train_args["keep_best"] or dataset.best_metric
+    if monitor != LAST:
+        if monitor == "val_cer":
+            callbacks.append(ValidationCer(lambda images: kind.read(model, images, config), evaluation))
+        keep_best = KeepBest(monitor)
+        callbacks.append(keep_best)
+
     def inputs(features, labels):
         return kind.training_inputs(features, labels), labels
 
@@ -78,6 +86,8 @@ def run_fn(fn_args: FnArgs) -> None:
                 "fit_seconds": seconds,
                 "examples_per_second": examples * config.train_args["epochs"] / seconds,
                 "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+                "kept_epoch": keep_best.best_epoch if monitor != LAST else config.train_args["epochs"],
+                "kept_by": monitor,
             },
             f,
             indent=2,

@@ -25,6 +25,7 @@ class Dataset:
     preprocessing_fn: str  # dotted path of the Transform preprocessing_fn
     model_name: str  # the served model's name (and the pipeline's)
     thresholds: dict  # blessing thresholds and their defaults
+    best_metric: str  # the validation metric the Trainer keeps the best epoch by (Keras logs)
     threshold_help: dict  # what each threshold means, for the command lines
     evaluate_transformed: bool = False  # TFMA reads Transform's output instead of raw examples
     resources: tuple = ()  # names of the side files Transform and the Trainer need
@@ -90,6 +91,7 @@ class CharacterDataset(Dataset):
     provides = CHARACTERS
     model_name = CHARACTERS_MODEL
     thresholds = {"min_accuracy": 0.5, "max_accuracy_drop": 0.01}
+    best_metric = "val_accuracy"
     threshold_help = {
         "min_accuracy": "characters: blessing needs at least this accuracy",
         "max_accuracy_drop": "characters: blessing allows at most this accuracy drop from the "
@@ -117,6 +119,7 @@ class LineDataset(Dataset):
     provides = LINES
     model_name = LINES_MODEL
     thresholds = {"max_cer": 0.5, "max_cer_increase": 0.01}
+    best_metric = "val_cer"
     threshold_help = {
         "max_cer": "lines: blessing needs at most this character error rate",
         "max_cer_increase": "lines: blessing allows at most this CER increase over the latest "

@@ -8,7 +8,7 @@ CTC_STRATEGIES = ("greedy", "beam_search")
 
 class LineModelCtc(LineModelKind):
     name = "LineModelCtc"
-    networks = ("line_lstm_ctc",)
+    networks = ("line_lstm_ctc", "line_crnn")
     model_args = {"decoding": "greedy", "beam_width": 10}
 
     def validate(self, config) -> None:

@@ -12,7 +12,7 @@ plain arithmetic, so a config is validated without loading TensorFlow.
 
 import inspect
 
-from trainer.networks import lenet, line_attention, line_cnn_all_conv, line_lstm_ctc, mlp
+from trainer.networks import lenet, line_attention, line_cnn_all_conv, line_crnn, line_lstm_ctc, mlp
 
 NETWORKS = {
     "mlp": mlp.mlp,
@@ -20,10 +20,12 @@ NETWORKS = {
     "line_cnn_all_conv": line_cnn_all_conv.line_cnn_all_conv,
     "line_lstm_ctc": line_lstm_ctc.line_lstm_ctc,
     "line_attention": line_attention.line_attention,
+    "line_crnn": line_crnn.line_crnn,
 }
 INPUT_CHECKS = {
     "line_cnn_all_conv": line_cnn_all_conv.check_input,
     "line_lstm_ctc": line_lstm_ctc.check_input,
+    "line_crnn": line_crnn.check_input,
 }
 
 
