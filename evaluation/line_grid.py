@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 
 def save_line_grid(images, captions, path: Path, title: str, colors=None) -> None:
     """`images`: uint8 or [0, 1] float arrays [H, W]; `colors`: optional caption colour per row."""
-    fig = Figure(figsize=(12, 1.25 * len(images) + 0.6))
+    height = 1.25 * len(images) + 0.6
+    fig = Figure(figsize=(12, height))
     axes = fig.subplots(len(images), 1, squeeze=False)
     for row, (ax, image, caption) in enumerate(zip(axes[:, 0], images, captions)):
         ax.imshow(image, cmap="gray", vmin=0, vmax=255 if image.dtype == "uint8" else 1,
@@ -17,7 +18,7 @@ def save_line_grid(images, captions, path: Path, title: str, colors=None) -> Non
         ax.set_yticks([])
         ax.set_xlabel(caption, family="monospace", fontsize=9, color=colors[row] if colors else "black")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))  # keep the title's inches above the rows
     fig.savefig(path, dpi=100)
 
 

@@ -17,7 +17,9 @@ from data.features import EVAL_SPLIT, SOURCE_KEY
 from trainer.datasets.base import LineDataset
 from trainer.datasets.prepared import prepared_dir
 
+# The Trainer's augmentation (transform/augmentation.py) of training batches, and how strong.
 AUGMENT_ARGS = {"augment": False, "augment_strength": 1.0}
+MAX_AUGMENT_STRENGTH = 2.0
 
 
 class HandwritingLinesDataset(LineDataset):
@@ -41,6 +43,8 @@ class HandwritingLinesDataset(LineDataset):
     def validate(self, args: dict) -> None:
         if not 0 < args["eval_fraction"] < 1:
             raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
+        if args["augment_strength"] > MAX_AUGMENT_STRENGTH:
+            raise ValueError(f"dataset_args.augment_strength must be at most {MAX_AUGMENT_STRENGTH}")
 
     def image_shape(self, args: dict) -> tuple:
         return (args["height"], args["max_width"], 1)
