@@ -11,12 +11,24 @@ finish (each bounded by `--timeout`). After `--warmup` requests (not counted) it
 errors (by kind), throughput (requests/s and images/s) and latency percentiles (p50/p95/p99/max,
 of successful requests), as text or, with `--json`, as one JSON object. Exit status 1 if every
 request failed.
+
+Two measurements for issue-style questions about the server rather than the client:
+
+- `--rss-pid PID` (the server's process, on this machine): its resident memory before the run
+  and its peak during it (VmHWM, reset first through /proc/PID/clear_refs when allowed), e.g.
+  with `--image-size 4096x4096` for the peak memory of requests at the pixel limit.
+- `--swap-dir DIR` (the served model's base path, e.g. artifacts/serving/lines): after
+  `--swap-after` seconds, pushes a copy of the newest version as the next version (copy beside,
+  then rename, as a deployment should) and reports the latency of the requests started while it
+  was loaded and swapped in (until `--swap-window` seconds after it became AVAILABLE) against
+  the steady state before the push: p50/p99 and their ratios.
 """
 
 import argparse
 import base64
 import io
 import json
+import shutil
 import sys
 import threading
 import time
@@ -106,7 +118,7 @@ def run(target, concurrency: int, duration: float, max_requests: int, warmup: in
             pass
     lock = threading.Lock()
     started = 0
-    latencies, errors = [], Counter()
+    latencies, starts, errors = [], [], Counter()
     deadline = time.monotonic() + duration
 
     def worker():
@@ -126,6 +138,7 @@ def run(target, concurrency: int, duration: float, max_requests: int, warmup: in
             elapsed = time.perf_counter() - begin
             with lock:
                 latencies.append(elapsed)
+                starts.append(begin)
 
     start = time.perf_counter()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
@@ -134,7 +147,87 @@ def run(target, concurrency: int, duration: float, max_requests: int, warmup: in
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    return {"wall_seconds": wall, "latencies": latencies, "errors": errors}
+    return {"wall_seconds": wall, "latencies": latencies, "starts": starts, "errors": errors}
+
+
+def _proc_status_kb(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Resets the process's peak resident memory (VmHWM) to its current RSS, if allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_mb(pid: int) -> dict:
+    """{"rss": current, "peak": VmHWM} of a process, in MB."""
+    return {name: round(kb / 1024, 1) if kb is not None else None
+            for name, kb in (("rss", _proc_status_kb(pid, "VmRSS")),
+                             ("peak", _proc_status_kb(pid, "VmHWM")))}
+
+
+class Swap:
+    """Pushes the next version of a model (a copy of its newest) at a given time and records
+    when it was pushed and when it became AVAILABLE (`available_versions()` -> set)."""
+
+    def __init__(self, base: Path, after: float, available_versions):
+        self.base, self.after, self.available_versions = base, after, available_versions
+        self.pushed = self.available = self.version = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        time.sleep(self.after)
+        versions = sorted(int(p.name) for p in self.base.iterdir() if p.name.isdigit())
+        self.version = versions[-1] + 1
+        staging = self.base / f".incoming-{self.version}"
+        shutil.copytree(self.base / str(versions[-1]), staging)
+        self.pushed = time.perf_counter()
+        staging.rename(self.base / str(self.version))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if self.version in self.available_versions():
+                    self.available = time.perf_counter()
+                    return
+            except Exception:  # noqa: BLE001, S110 - the server may be busy loading; ask again
+                pass
+            time.sleep(0.05)
+
+
+def swap_report(result: dict, swap: Swap, window: float) -> dict:
+    """Latency of requests started while the new version was loaded and swapped in (until
+    `window` s after it was AVAILABLE) against those started before the push."""
+    if swap.pushed is None:
+        return {"error": "the run ended before the swap"}
+    end = (swap.available or float("inf")) + window
+    pairs = list(zip(result["starts"], result["latencies"]))
+    steady = np.array([latency for start, latency in pairs if start < swap.pushed]) * 1000
+    during = np.array([latency for start, latency in pairs
+                       if swap.pushed <= start < end]) * 1000
+
+    def figures(values) -> dict:
+        if not len(values):
+            return {"requests": 0}
+        return {"requests": len(values), "p50": round(float(np.percentile(values, 50)), 2),
+                "p99": round(float(np.percentile(values, 99)), 2),
+                "max": round(float(values.max()), 2)}
+
+    steady_figures, during_figures = figures(steady), figures(during)
+    ratios = {f"{q}_ratio": round(during_figures[q] / steady_figures[q], 2)
+              for q in ("p50", "p99") if q in during_figures and q in steady_figures}
+    return {"version": swap.version,
+            "load_seconds": round(swap.available - swap.pushed, 2) if swap.available else None,
+            "steady": steady_figures, "during_swap": during_figures, **ratios}
 
 
 def report(result: dict, concurrency: int, batch_size: int) -> dict:
@@ -195,6 +288,16 @@ def _parse_args(argv):
         help="images per request (rest, grpc; the app takes 1)",
     )
     parser.add_argument("--image", type=Path, help="image file to send (default: a drawn line)")
+    parser.add_argument("--image-size", metavar="WxH",
+                        help="send a drawn line of this size instead (e.g. 4096x4096)")
+    parser.add_argument("--rss-pid", type=int,
+                        help="report this process's RSS before and peak during the run")
+    parser.add_argument("--swap-dir", type=Path,
+                        help="the served model's base path: push its next version during the run")
+    parser.add_argument("--swap-after", type=float, default=5.0,
+                        help="seconds into the run to push it (5)")
+    parser.add_argument("--swap-window", type=float, default=1.0,
+                        help="seconds after it is AVAILABLE still counted as during the swap (1)")
     parser.add_argument("--warmup", type=int, default=2, help="requests sent first, not counted")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -209,6 +312,14 @@ def _parse_args(argv):
         parser.error("--version/--label are for --target rest or grpc (the app has its own)")
     if args.image is not None and not args.image.is_file():
         parser.error(f"image file not found: {args.image}")
+    if args.image_size:
+        try:
+            args.image_size = tuple(int(n) for n in args.image_size.lower().split("x"))
+            assert len(args.image_size) == 2 and min(args.image_size) > 0
+        except (ValueError, AssertionError):
+            parser.error(f"--image-size: expected WxH, got {args.image_size!r}")
+    if args.swap_dir is not None and (args.target == "app" or not args.swap_dir.is_dir()):
+        parser.error("--swap-dir needs --target rest or grpc and an existing model directory")
     args.url = (
         args.url
         or {
@@ -220,9 +331,20 @@ def _parse_args(argv):
     return args
 
 
+def _available(args) -> set:
+    """The served model's AVAILABLE versions, asked over the target's own API."""
+    if args.target == "grpc":
+        with client.GrpcClient(args.url, args.model, timeout=5) as status_client:
+            return {s["version"] for s in status_client.status() if s["state"] == "AVAILABLE"}
+    answer = requests.get(f"{args.url.rstrip('/')}/v1/models/{args.model}", timeout=5).json()
+    return {int(s["version"]) for s in answer["model_version_status"]
+            if s["state"] == "AVAILABLE"}
+
+
 def main(argv=None) -> int:
     args = _parse_args(argv)
-    image = args.image.read_bytes() if args.image else default_image()
+    image = (args.image.read_bytes() if args.image else
+             default_image(*args.image_size) if args.image_size else default_image())
     if args.target == "app":
         target = AppTarget(args.url, image, args.timeout)
     else:
@@ -235,11 +357,21 @@ def main(argv=None) -> int:
             [image] * args.batch_size,
             args.timeout,
         )
-    result = report(
-        run(target, args.concurrency, args.duration, args.max_requests, args.warmup),
-        args.concurrency,
-        args.batch_size,
-    )
+    swap = None
+    if args.swap_dir is not None:
+        swap = Swap(args.swap_dir, args.swap_after, lambda: _available(args))
+    if args.rss_pid:
+        reset_peak_rss(args.rss_pid)
+        rss_before = rss_mb(args.rss_pid)
+    if swap:
+        swap.thread.start()
+    raw = run(target, args.concurrency, args.duration, args.max_requests, args.warmup)
+    result = report(raw, args.concurrency, args.batch_size)
+    if args.rss_pid:
+        result["server_rss_mb"] = {"before": rss_before["rss"], **rss_mb(args.rss_pid)}
+    if swap:
+        swap.thread.join(timeout=1)
+        result["swap"] = swap_report(raw, swap, args.swap_window)
     if args.json:
         print(json.dumps(result))
     else:
@@ -259,6 +391,9 @@ def main(argv=None) -> int:
         )
         for kind, count in result["error_kinds"].items():
             print(f"  {count} x {kind}")
+        for key in ("server_rss_mb", "swap"):
+            if key in result:
+                print(f"{key.replace('_', ' ')}: {json.dumps(result[key])}")
     return 0 if result["ok"] or not result["requests"] else 1
 
 

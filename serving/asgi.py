@@ -26,8 +26,9 @@ BODY_SECONDS = 60.0  # a client may take this long to send its body (slow or sta
 async def read_body(request: Request, limit: int, limit_note: str, drain_limit: int,
                     require_length: bool = False) -> bytes:
     """The body, at most `limit` bytes (413 naming `limit_note` beyond); chunked bodies are
-    counted as they arrive. A body declared too large but under `drain_limit` is read and
-    dropped first, so that the client, still sending it, gets the 413 instead of a reset."""
+    counted as they arrive. A body over the limit is read to its end and dropped (kept in memory
+    no more than `limit`) when it is at most `drain_limit` bytes, so that the client, still
+    sending it, gets the 413 instead of a broken pipe; beyond, the connection is closed."""
     chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
     declared = request.headers.get("content-length")
     if declared is None and not chunked:
@@ -44,11 +45,11 @@ async def read_body(request: Request, limit: int, limit_note: str, drain_limit: 
             raise ServingError.from_http(400, f"bad Content-Length {declared!r}") from None
     if length is not None and length > limit:
         if length <= drain_limit:
-            await _receive(request, drain_limit)
+            await _receive(request, 0, drain_limit)
         raise too_large(f"request body is {length} bytes, more than the limit of {limit} "
                         f"({limit_note})")
-    body = await _receive(request, limit)
-    if length is None and len(body) > limit:
+    body, received = await _receive(request, limit, drain_limit)
+    if received > limit:
         raise too_large(f"request body is more than the limit of {limit} bytes ({limit_note})")
     if length is not None and len(body) < length:
         raise ServingError.from_http(400, f"request body ended after {len(body)} of {length} "
@@ -56,21 +57,25 @@ async def read_body(request: Request, limit: int, limit_note: str, drain_limit: 
     return body
 
 
-async def _receive(request: Request, limit: int) -> bytes:
-    """What the client sends within BODY_SECONDS, until it ends, goes away or passes `limit`."""
+async def _receive(request: Request, keep: int, limit: int) -> tuple:
+    """(the first `keep` bytes, bytes received) of what the client sends within BODY_SECONDS,
+    until it ends, goes away or passes `limit`."""
     body = bytearray()
+    received = 0
     try:
         with anyio.fail_after(BODY_SECONDS):
             async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
+                received += len(chunk)
+                if len(body) < keep:
+                    body += chunk
+                if received > limit:
                     break
     except ClientDisconnect:
         pass
     except TimeoutError:
         raise ServingError.from_http(
             408, f"request body not received within {BODY_SECONDS:g} s") from None
-    return bytes(body)
+    return bytes(body), received
 
 
 def error_response(error: ServingError, close: bool = False, indent: int | None = None) -> Response:

@@ -5,6 +5,8 @@ server answered, and the app raises it for bad requests; so one table maps gRPC 
 HTTP statuses, the one TF Serving's REST API uses. Only grpcio is imported: clients stay light.
 """
 
+import re
+
 import grpc
 
 # The HTTP status TF Serving's REST API answers for each gRPC status (its ToHTTPStatusCode).
@@ -60,6 +62,10 @@ class ServingError(Exception):
         return cls(code_for_http(http_status), message, http_status, status=http_status)
 
 
+# A bug's answer: the details (exception, paths) go to the server's log, not to the client.
+INTERNAL_ERROR = ServingError(grpc.StatusCode.INTERNAL, "Internal error; the server logged it")
+
+
 def invalid(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
@@ -71,3 +77,23 @@ def not_found(message: str) -> ServingError:
 def too_large(message: str) -> ServingError:
     """RESOURCE_EXHAUSTED, answered over REST as 413 rather than TF Serving's 429."""
     return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, http_status=413)
+
+
+# What a TensorFlow error carries besides its message: graph node and function names
+# ("[[{{node map/while/DecodeImage}}]]", "{{function_node __inference_...}}", "[Op:...]"),
+# Python stack lines (File "/path/...", line N) and tf.Assert's wrapping
+# ("assertion failed: [...]").
+_TF_INTERNALS = re.compile(r"\[\[.*?\]\]|\{\{(?:function_)?node [^}]*\}\}|\[Op:[^\]]*\]", re.S)
+_STACK_LINE = re.compile(r'^\s*(File "|Detected at node|Graph execution error|<stack traces)')
+_ASSERTION = re.compile(r"assertion failed: \[(.*)\]", re.S)
+_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def public_message(text: str) -> str:
+    """An error message from TensorFlow (or another backend) as a client may see it: what was
+    wrong with the request, without node names, stack lines or file paths."""
+    lines = [line for line in text.splitlines() if not _STACK_LINE.match(line)]
+    text = _TF_INTERNALS.sub("", " ".join(line.strip() for line in lines))
+    text = _ASSERTION.sub(lambda match: match.group(1), text)
+    text = _PATH.sub("<path>", text)
+    return re.sub(r"\s+", " ", text).strip()

@@ -70,7 +70,7 @@ def test_docker_compose_runs_pinned_tf_serving_with_the_configs():
     compose = yaml.safe_load((SERVING / "docker-compose.yml").read_text())
     (service,) = compose["services"].values()
     assert service["image"] == "tensorflow/serving:2.16.1"
-    assert set(service["ports"]) == {"8500:8500", "8501:8501"}
+    assert set(service["ports"]) == {"127.0.0.1:8500:8500", "127.0.0.1:8501:8501"}  # loopback
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in service["volumes"]}
     assert mounts["/models"] == "../artifacts/serving"
     assert (SERVING / mounts["/config"]).resolve() == CONFIG

@@ -15,11 +15,13 @@ import http.client
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -527,12 +529,36 @@ def test_local_body_and_image_limits(local_server, images):
 
 
 def test_local_prometheus_metrics(local_server, images):
+    """Configured models are labels; any other name (many of them, or one crafted to inject a
+    line) is counted under one label, "_unknown", so the page neither grows nor breaks."""
     local_server.predict("lines", {"instances": [b64(images[0])]})
-    local_server.predict("nope", {"instances": [b64(images[0])]})
+    names = [f"nope{i}" for i in range(20)] + ['evil"}\nfake_metric{a="b', "back\\slash"]
+    for name in names:
+        quoted = urllib.parse.quote(name, safe="")
+        assert local_server.predict(quoted, {"instances": [b64(images[0])]})[0] == 404
     with urllib.request.urlopen(local_server.rest_url + "/monitoring/prometheus/metrics") as response:
         text = response.read().decode()
     assert ':tensorflow:serving:request_count{model_name="lines",status="OK"}' in text
-    assert ':tensorflow:serving:request_count{model_name="nope",status="NOT_FOUND"}' in text
+    unknown = re.search(r'^:tensorflow:serving:request_count\{model_name="_unknown",'
+                        r'status="NOT_FOUND"\} (\d+)$', text, re.MULTILINE)
+    assert unknown and int(unknown.group(1)) >= len(names)
+    assert "nope" not in text and "evil" not in text and "fake_metric" not in text
+    for line in text.splitlines():  # every line a comment or a well-formed sample
+        assert line.startswith("# TYPE ") or re.fullmatch(r'[:\w]+\{[^\n]*\} \d+', line), line
+
+
+def test_metric_label_values_are_escaped():
+    from serving.local_server.metrics import Metrics
+
+    metrics = Metrics()  # no model list: every name is a label, escaped
+    metrics.count('a"b\nc\\d', "OK")
+
+    class NoModels:
+        def available(self):
+            return {}
+
+    assert ':tensorflow:serving:request_count{model_name="a\\"b\\nc\\\\d",status="OK"} 1' in (
+        metrics.render(NoModels()).splitlines())
 
 
 def test_local_models_dir_mode_reports_broken_versions_and_keeps_serving(tmp_path, images,

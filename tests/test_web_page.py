@@ -271,3 +271,33 @@ def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(
         == "Error: model server: Servable not found for request: Latest(broken)"
     )
     assert served.requests() == 1 and served.calls("broken") == {}
+
+
+def test_page_of_an_app_with_a_token_sends_the_token_it_was_opened_with(browser, model_server,
+                                                                         served):
+    """With --token, the page (public) works when opened as /#token=<token>, which it keeps
+    for the tab and removes from the address bar; opened without it, it says how to open it."""
+    from serving.app import AppOptions
+
+    secured = AppServer(model_server.grpc_target, options=AppOptions(token="s3cret"))
+
+    def draw_and_predict() -> dict:
+        x, y, _ = browser.center("#canvas")
+        browser.mouse("mousePressed", x - 50, y)
+        browser.mouse("mouseMoved", x + 50, y + 10)
+        browser.mouse("mouseReleased", x + 50, y + 10, buttons=0)
+        browser.click("#predict")
+        return result(browser)
+
+    try:
+        browser.open(f"http://127.0.0.1:{secured.port}/")
+        refused = draw_and_predict()
+        browser.open(f"http://127.0.0.1:{secured.port}/index.html#token=s3cret")  # a new load
+        assert browser.evaluate("location.hash") == ""
+        accepted = draw_and_predict()
+    finally:
+        secured.stop()
+    assert refused["pred"] == "" and "needs a token" in refused["error"]
+    assert refused["error"].endswith("/#token=<token>")
+    assert accepted["error"] == "" and accepted["conf"]
+    assert served.calls() == {2: (1, 1)}  # only the request with the token reached the model

@@ -79,3 +79,113 @@ def preprocessing_fn(inputs: dict) -> dict:
         IMAGE_KEY: decode_images(inputs[IMAGE_KEY]),
         LABEL_KEY: tf.reshape(inputs[LABEL_KEY], [-1]),
     }
+
+
+# --- bounded cost: image sizes from their headers, checked before decoding ---------------------
+
+DEFAULT_MAX_PIXELS = 16 * 1024 * 1024  # per image (4096 x 4096); a page scan at 300 dpi is ~9 Mpx
+DEFAULT_MAX_BATCH = 64  # images per model call; keep TF Serving's max_batch_size at or below it
+# SOFn markers (frame headers carrying the size); C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
+_JPEG_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+
+
+def _uint(data: tf.Tensor, offset: int, size: int, big_endian: bool) -> tf.Tensor:
+    """The unsigned integer of `size` bytes at `offset` of a uint8 (as int64) vector."""
+    value = tf.constant(0, tf.int64)
+    order = range(size) if big_endian else reversed(range(size))
+    for index in order:
+        value = value * 256 + data[offset + index]
+    return value
+
+
+def _bytes(padded: tf.Tensor, offset, size: int) -> tf.Tensor:
+    """`size` bytes of a zero-padded string from `offset`, as an int64 vector."""
+    return tf.cast(tf.io.decode_raw(tf.strings.substr(padded, offset, size), tf.uint8), tf.int64)
+
+
+def _jpeg_size(padded: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+    """[height, width] from a JPEG's first frame header (SOFn), walking its marker segments as
+    libjpeg does; [-1, -1] when none comes before the scan data or the end (the walk stops at
+    anything that is not a marker: libjpeg would skip such bytes, so the size is unknown)."""
+    frames = tf.constant(_JPEG_FRAMES, tf.int64)
+
+    def step(position, size):
+        segment = _bytes(padded, position, 9)
+        marker = segment[1]
+        is_frame = tf.reduce_any(tf.equal(marker, frames))
+        standalone = tf.logical_or(tf.equal(marker, 0x01),
+                                   tf.logical_and(marker >= 0xD0, marker <= 0xD9))
+        stop = tf.logical_or(tf.not_equal(segment[0], 0xFF), tf.equal(marker, 0xDA))
+        advance = tf.where(tf.equal(marker, 0xFF), tf.constant(1, tf.int64), tf.where(
+            standalone, tf.constant(2, tf.int64), 2 + _uint(segment, 2, 2, big_endian=True)))
+        found = tf.stack([_uint(segment, 5, 2, True), _uint(segment, 7, 2, True)])
+        position = tf.where(tf.logical_or(stop, is_frame), length, position + advance)
+        return position, tf.where(is_frame, found, size)
+
+    _, size = tf.while_loop(
+        lambda position, size: tf.logical_and(position + 4 <= length, size[0] < 0),
+        step, (tf.constant(2, tf.int64), tf.constant([-1, -1], tf.int64)))
+    return size
+
+
+def image_header_sizes(image_bytes: tf.Tensor) -> tf.Tensor:
+    """int64 [batch, 2]: each image's (height, width) read from its header without decoding it,
+    for the formats `tf.io.decode_image` takes (recognized by the same magic bytes): PNG (IHDR),
+    JPEG (first SOFn frame header), GIF (logical screen; decode_image clips frames to it) and BMP
+    (as TF's decoder reads it: int32 width and height at 18 and 22). (0, 0) for other data, which
+    decode_image refuses anyway; (-1, -1) for a JPEG whose frame size cannot be found."""
+
+    def size_of(encoded: tf.Tensor) -> tf.Tensor:
+        padded = tf.strings.join([encoded, tf.constant(b"\0" * 32)])
+        head = _bytes(padded, 0, 26)
+        length = tf.cast(tf.strings.length(encoded), tf.int64)
+
+        def starts(magic: bytes):
+            return tf.reduce_all(tf.equal(head[: len(magic)], list(magic)))
+
+        def signed32(offset):  # little-endian int32, as magnitude
+            value = _uint(head, offset, 4, big_endian=False)
+            return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+        png = tf.stack([_uint(head, 20, 4, True), _uint(head, 16, 4, True)])
+        gif = tf.stack([_uint(head, 8, 2, False), _uint(head, 6, 2, False)])
+        bmp = tf.stack([signed32(22), signed32(18)])
+        return tf.case(
+            [(starts(b"\xff\xd8\xff"), lambda: _jpeg_size(padded, length)),
+             (starts(b"\x89PNG\r\n\x1a\n"), lambda: png),
+             (starts(b"GIF8"), lambda: gif),
+             (starts(b"BM"), lambda: bmp)],
+            default=lambda: tf.zeros([2], tf.int64), exclusive=False)
+
+    return tf.map_fn(size_of, tf.reshape(image_bytes, [-1]),
+                     fn_output_signature=tf.TensorSpec([2], tf.int64))
+
+
+def check_image_headers(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS,
+                        max_batch: int = DEFAULT_MAX_BATCH) -> tf.Tensor:
+    """`image_bytes` (flattened), once a batch of at most `max_batch` images, each of at most
+    `max_pixels` pixels by its header, is checked; otherwise the call fails with
+    INVALID_ARGUMENT naming the limit (and the first image over it by its index) before any
+    image is decoded, so that a small compressed image of huge dimensions (a decompression
+    bomb) or a huge batch costs nothing. For the serving signatures only: training data is
+    trusted and decode_images itself is unchanged."""
+    image_bytes = tf.reshape(image_bytes, [-1])
+    count = tf.size(image_bytes, out_type=tf.int64)
+    batch_ok = tf.debugging.Assert(count <= max_batch, [tf.strings.format(
+        "a request of {} images is more than the limit of {} images per request (max_batch)",
+        (count, max_batch))])
+    with tf.control_dependencies([batch_ok]):
+        sizes = image_header_sizes(image_bytes)
+    pixels = sizes[:, 0] * sizes[:, 1]
+    bad = tf.where(tf.logical_or(pixels > max_pixels, sizes[:, 0] < 0))[:, 0]
+    index = tf.concat([bad, [count]], 0)[0]  # the first image over the limit, else a zero row
+    height, width = tf.unstack(tf.gather(tf.concat([sizes, tf.zeros([1, 2], tf.int64)], 0), index))
+    message = tf.strings.format(
+        "image_bytes[{}] is {}x{} pixels (width x height), more than the limit of {} pixels per "
+        "image (max_pixels)", (index, width, height, max_pixels))
+    unknown = tf.strings.format("image_bytes[{}]: JPEG without a readable frame size (SOFn "
+                                "marker) before its image data", (index,))
+    pixels_ok = tf.debugging.Assert(tf.equal(tf.size(bad), 0),
+                                    [tf.where(height < 0, unknown, message)])
+    with tf.control_dependencies([pixels_ok]):
+        return tf.identity(image_bytes)

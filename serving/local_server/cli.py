@@ -18,6 +18,7 @@ from serving.local_server.manager import ModelManager
 from serving.local_server.models import CONTAINER_MODELS_DIR, sources_from_config
 from serving.local_server.rest import MiB
 from serving.local_server.server import LocalModelServer
+from transform.preprocessing import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="largest REST body / gRPC message accepted (32 MiB); larger: 413")
     parser.add_argument("--max_image_bytes", type=int, default=10 * MiB,
                         help="largest single binary value, e.g. one image (10 MiB); larger: 413")
+    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="largest image by its header's width x height, checked before "
+                        f"decoding ({DEFAULT_MAX_PIXELS}, the exported models' own limit); "
+                        "larger: 413")
+    parser.add_argument("--max_batch_images", type=int, default=DEFAULT_MAX_BATCH,
+                        help=f"most images in one Predict request ({DEFAULT_MAX_BATCH}, the "
+                        "exported models' own limit); more: 413")
     parser.add_argument("--monitoring_config_file",
                         help="TF Serving MonitoringConfig; serves request counts at its "
                         "Prometheus path when enabled")
@@ -93,8 +101,10 @@ def build_server(argv=None) -> LocalModelServer:
             parser.error(f"--{flag}: {getattr(args, flag)} is not a port number")
     if args.file_system_poll_wait_seconds < 0:
         parser.error("--file_system_poll_wait_seconds must not be negative")
-    if args.max_request_bytes <= 0 or args.max_image_bytes <= 0:
-        parser.error("--max_request_bytes and --max_image_bytes must be positive")
+    if min(args.max_request_bytes, args.max_image_bytes, args.max_image_pixels,
+           args.max_batch_images) <= 0:
+        parser.error("--max_request_bytes, --max_image_bytes, --max_image_pixels and "
+                     "--max_batch_images must be positive")
     if args.model_base_path_root and not args.model_config_file:
         parser.error("--model_base_path_root goes with --model_config_file")
     if args.batching_parameters_file and not args.enable_batching:
@@ -126,7 +136,8 @@ def build_server(argv=None) -> LocalModelServer:
     return LocalModelServer(
         manager, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
         max_request_bytes=args.max_request_bytes, max_image_bytes=args.max_image_bytes,
-        metrics_path=metrics_path, grpc_workers=args.grpc_max_threads, batching=batching)
+        metrics_path=metrics_path, grpc_workers=args.grpc_max_threads, batching=batching,
+        max_image_pixels=args.max_image_pixels, max_batch_images=args.max_batch_images)
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.errors import ServingError, invalid, too_large
+from serving.errors import INTERNAL_ERROR, ServingError, invalid, too_large
 from serving.local_server.models import SIGNATURE_DEF_FIELD, metadata_response
 
 logger = logging.getLogger("serving.local_server")
@@ -26,7 +26,8 @@ def _grpc_call(context, metrics, model: str, function):
         code = e.code
     except Exception as e:  # a bug must cost one request, not the server
         logger.exception("gRPC request failed")
-        code, message = grpc.StatusCode.INTERNAL, f"Internal error: {type(e).__name__}: {e}"
+        metrics.count(model, INTERNAL_ERROR.code.name)
+        code, message = INTERNAL_ERROR.code, INTERNAL_ERROR.message
     context.abort(code, message)
 
 

@@ -7,6 +7,13 @@ old versions are unloaded only once a version the policy wants is available. A v
 is loaded once its files have stopped changing between two polls, so a non-atomic copy is not
 read half-written; a version that fails to load is reported (state END with the error) and
 retried when its files change.
+
+Swaps are warm: a new version replays its SavedModel warm-up requests
+(`assets.extra/tf_serving_warmup_requests`, see `Servable.warm_up`) before it becomes AVAILABLE,
+and the versions serving until then keep serving until it is. When the newest version's
+directory is removed (a rollback), requests fall back at the next poll to the newest version
+still loaded, without a gap, if the policy kept one (`latest {num_versions: 2}`); with
+`num_versions: 1` the removed version keeps serving until the older one has been loaded again.
 """
 
 import dataclasses
@@ -20,7 +27,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
 from common import push_layout
-from serving.errors import CODE_BY_NUMBER, invalid, not_found
+from serving.errors import CODE_BY_NUMBER, ServingError, invalid, not_found
 from serving.local_server.models import INT64_MAX, ModelSource, Servable, tf_error
 
 logger = logging.getLogger("serving.local_server")
@@ -53,6 +60,7 @@ class ModelManager:
         self._states = {}  # name -> {version: VersionStatus}
         self._fingerprints = {}  # (name, version) -> fingerprint seen at the previous poll
         self._failed = {}  # (name, version) -> fingerprint whose load failed
+        self.warmup_requests = {}  # (name, version) -> warm-up requests replayed when loaded
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -146,23 +154,26 @@ class ModelManager:
         started = time.monotonic()
         try:
             servable = Servable(name, version, path)
+            warmed_up = servable.warm_up()  # before it becomes AVAILABLE, as in TF Serving
         except Exception as e:  # noqa: BLE001 - a broken SavedModel must not stop the server
             self._failed[(name, version)] = fingerprint
             code = CODE_BY_NUMBER.get(getattr(e, "error_code", None), grpc.StatusCode.UNKNOWN)
             message = f"Failed to load version {version} of model {name} from {path}: " + (
+                e.message if isinstance(e, ServingError) else
                 tf_error(e).message if isinstance(e, tf.errors.OpError) else str(e))
             with self._lock:
                 self._set_state(name, version, VersionStatus("END", code.name, message))
             logger.error("model %s: %s", name, message)
             return
         self._failed.pop((name, version), None)
+        self.warmup_requests[(name, version)] = warmed_up
         with self._lock:
             serving = dict(self._serving.get(name, {}))
             serving[version] = servable
             self._serving[name] = serving
             self._set_state(name, version, VersionStatus("AVAILABLE"))
-        logger.info("model %s: version %d available (%.1f s)", name, version,
-                    time.monotonic() - started)
+        logger.info("model %s: version %d available (%.1f s, %d warm-up requests)", name,
+                    version, time.monotonic() - started, warmed_up)
 
     def _set_state(self, name: str, version: int, status: VersionStatus) -> None:
         states = dict(self._states.get(name, {}))
@@ -174,6 +185,10 @@ class ModelManager:
     def state(self, name: str, version: int) -> str | None:
         status = self._states.get(name, {}).get(version)
         return status.state if status else None
+
+    def model_names(self) -> set:
+        """The models this server knows: configured, or found (with versions) in models_dir."""
+        return set(self._sources) | set(self._states)
 
     def available(self) -> dict:
         return {name: sorted(serving) for name, serving in self._serving.items()}

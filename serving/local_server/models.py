@@ -11,31 +11,29 @@ from pathlib import Path
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
+from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, prediction_log_pb2
 
-from common.signatures import SERVING_SIGNATURE
+from common.signatures import EXAMPLES_INPUT, SERVING_SIGNATURE
 from serving.config_protos import read_model_server_config
-from serving.errors import CODE_BY_NUMBER, ServingError, invalid
+from serving.errors import CODE_BY_NUMBER, ServingError, invalid, public_message
+from serving.images import header_size
 
 SIGNATURE_DEF_FIELD = "signature_def"
 CONTAINER_MODELS_DIR = "/models"  # where docker-compose.yml mounts the push directory
 INT64_MAX = 2**63 - 1  # the largest model version TF Serving takes
+# TF Serving's SavedModel warm-up file (written by trainer/export.py) and its record limit.
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000
 
 
 def tf_error(error: tf.errors.OpError) -> ServingError:
-    """The op's own message (e.g. "Unknown image file format...") without TF's stack preamble."""
-    lines = [
-        line
-        for line in error.message.splitlines()
-        if line.strip()
-        and not line.startswith(("Graph execution error", "Detected at node"))
-        and "<stack traces unavailable>" not in line
-    ]
-    message = " ".join(line.strip() for line in lines) or type(error).__name__
+    """The op's own message (e.g. "Unknown image file format...") without TF's stack preamble,
+    node names or paths (`public_message`)."""
+    message = public_message(error.message) or type(error).__name__
     return ServingError(CODE_BY_NUMBER.get(error.error_code, grpc.StatusCode.UNKNOWN), message)
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +121,28 @@ class Servable:
         self._loaded = tf.saved_model.load(str(path))
         self._functions = dict(self._loaded.signatures)
 
+    def warm_up(self) -> int:
+        """Replays the version's warm-up requests (TF Serving's PredictionLog records, predict
+        logs only), as TF Serving does before it marks a version AVAILABLE, so that the first
+        real request does not pay for the first calls' tracing and allocations. Returns how many
+        ran; raises ValueError (or ServingError) for a file TF Serving would fail the load for."""
+        path = self.path / WARMUP_FILE
+        if not path.is_file():
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)):
+            if count == MAX_WARMUP_RECORDS:
+                raise ValueError(f"more than {MAX_WARMUP_RECORDS} warm-up records in {WARMUP_FILE}")
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if log.WhichOneof("log_type") != "predict_log":
+                raise ValueError(f"warm-up record {count}: {log.WhichOneof('log_type')} is not "
+                                 "served by the local server (only predict_log)")
+            request = log.predict_log.request
+            inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
+            self.run(request.model_spec.signature_name, inputs, tuple(request.output_filter))
+            count += 1
+        return count
+
     def signature(self, name: str, grpc_api: bool = False):
         """(signature name, SignatureDef) for a request's signature name ('' is the default)."""
         name = name or SERVING_SIGNATURE
@@ -155,6 +175,8 @@ class Servable:
                               f"expected to be in the set {{{','.join(sorted(signature_def.outputs))}}}.")
         arrays = {alias: _checked_array(alias, array, signature_def.inputs[alias])
                   for alias, array in inputs.items()}
+        if EXAMPLES_INPUT in arrays and arrays[EXAMPLES_INPUT].dtype == object:
+            _check_examples(signature_name, arrays[EXAMPLES_INPUT])
         return signature_name, arrays, tuple(output_filter)
 
     def execute(self, signature_name: str, arrays: dict, wanted=()) -> dict:
@@ -166,8 +188,11 @@ class Servable:
             outputs = self._functions[signature_name](**tensors)
         except tf.errors.OpError as e:
             raise tf_error(e) from None
+        except UnicodeDecodeError:  # TF's error message quoted binary input
+            raise invalid(f"signature {signature_name}: the model could not read its input "
+                          f"({', '.join(sorted(arrays))})") from None
         except (TypeError, ValueError) as e:
-            raise invalid(str(e)) from None
+            raise invalid(public_message(str(e))) from None
         return {alias: outputs[alias].numpy() for alias in (list(wanted) or list(outputs))}
 
     def run(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
@@ -192,6 +217,23 @@ def _checked_array(alias: str, array: np.ndarray, info) -> np.ndarray:
     if dtype != tf.string:
         array = np.asarray(array, dtype=dtype.as_numpy_dtype)
     return array
+
+
+def _check_examples(signature_name: str, values: np.ndarray) -> None:
+    """INVALID_ARGUMENT naming the first value that is not a serialized tf.Example (typically an
+    image sent to the examples signature), before the model fails on it less clearly."""
+    for index, value in enumerate(values.flat):
+        image = header_size(value)
+        if image is None:
+            try:
+                example_pb2.Example.FromString(value)
+                continue
+            except DecodeError:
+                what = "not a serialized tf.Example"
+        else:
+            what = f"a {image[0]} image; send images to {SERVING_SIGNATURE}"
+        raise invalid(f"signature {signature_name} expects serialized tf.Example protos in "
+                      f"{EXAMPLES_INPUT}, but {EXAMPLES_INPUT}[{index}] is {what}")
 
 
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:

@@ -17,10 +17,10 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from serving.asgi import error_response, read_body
-from serving.errors import ServingError, invalid, not_found
+from serving.errors import INTERNAL_ERROR, ServingError, invalid, not_found
 from serving.local_server.manager import ModelManager
 from serving.local_server.models import INT64_MAX, metadata_response
 from serving.local_server.rest_json import (
@@ -135,11 +135,12 @@ def rest_app(owner) -> Starlette:
         except Exception as e:  # a bug must cost one request, not the server
             logger.exception("%s %s failed", request.method, path)
             owner.metrics.count(model, "INTERNAL")
-            return error_response(ServingError(grpc.StatusCode.INTERNAL, f"Internal error: "
-                                               f"{type(e).__name__}: {e}"), indent=1)
+            return error_response(INTERNAL_ERROR, indent=1)
         owner.metrics.count(model, "OK")
         return Response(json.dumps(payload, indent=1), media_type="application/json")
 
-    routes = [Route(owner.metrics_path, metrics)] if owner.metrics_path else []
-    routes.append(Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE"]))
-    return Starlette(routes=routes)
+    app = Starlette(routes=[Route(owner.metrics_path, metrics)] if owner.metrics_path else [])
+    # Every other request is the API's, whatever its path holds (a route pattern would not
+    # match, say, an encoded newline, and Starlette would answer a plain-text 404).
+    app.router.default = request_response(api)
+    return app

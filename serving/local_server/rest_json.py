@@ -77,7 +77,11 @@ class JsonDecoder:
     def _scalar(self, value, dtype):
         if dtype == tf.string:
             if isinstance(value, str):
-                data = value.encode("utf-8")
+                try:
+                    data = value.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+                    raise invalid(f"JSON Value: {short(value)} is not valid Unicode text (lone "
+                                  "surrogate); send binary data as {\"b64\": ...}") from None
             elif isinstance(value, dict):
                 if not _is_b64(value):
                     raise invalid(f"JSON Value: {short(value)} expecting to be a base64 encoded "

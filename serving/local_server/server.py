@@ -5,38 +5,63 @@ Predict through `LocalModelServer.predict`, which checks the inputs and batches 
 batching is on (`batching.py`).
 """
 
+import dataclasses
+import logging
 from concurrent import futures
 
 import grpc
+import numpy as np
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from common.signatures import IMAGE_BYTES_INPUT
 from serving.asgi import UvicornThread
+from serving.errors import too_large
+from serving.images import check_header
 from serving.local_server.batching import Batcher, BatchingOptions
 from serving.local_server.grpc_services import ModelService, PredictionService
 from serving.local_server.manager import ModelManager
 from serving.local_server.metrics import Metrics
 from serving.local_server.models import Servable
 from serving.local_server.rest import MiB, RestApi, rest_app
+from transform.preprocessing import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
+
+logger = logging.getLogger("serving.local_server")
 
 
 class LocalModelServer:
     """REST and gRPC endpoints over a ModelManager. Port 0 picks a free port (see .rest_port).
 
     With `batching` (BatchingOptions), Predict calls go through a Batcher; otherwise each runs
-    the model on its own, in its handler thread. `metrics` counts requests and model calls."""
+    the model on its own, in its handler thread. `metrics` counts requests and model calls.
+
+    Before the model runs, a request of more than `max_batch_images` images, or with an image
+    whose header declares more than `max_image_pixels` pixels, is refused (413 /
+    RESOURCE_EXHAUSTED): the exported models check the same limits (trainer/export.py), this
+    answers before anything is decoded even for models exported without them."""
 
     def __init__(self, manager: ModelManager, host: str = "127.0.0.1", rest_port: int = 8501,
                  grpc_port: int = 8500, max_request_bytes: int = 32 * MiB,
                  max_image_bytes: int = 10 * MiB, metrics_path: str | None = None,
-                 grpc_workers: int = 8, batching: BatchingOptions | None = None):
+                 grpc_workers: int = 8, batching: BatchingOptions | None = None,
+                 max_image_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_batch_images: int = DEFAULT_MAX_BATCH):
         self.manager = manager
         self.host = host
         self.max_request_bytes = max_request_bytes
         self.max_image_bytes = max_image_bytes
+        self.max_image_pixels = max_image_pixels
+        self.max_batch_images = max_batch_images
         self.metrics_path = metrics_path
-        self.metrics = Metrics()
+        self.metrics = Metrics(manager.model_names)
         self.batching = batching
-        self.batcher = Batcher(batching, self._execute) if batching is not None else None
+        self.batcher = None
+        if batching is not None:
+            if batching.max_batch_size > max_batch_images:  # a merged call would be refused
+                logger.warning("batching max_batch_size %d is over the models' limit of %d "
+                               "images per call; batches are capped at %d",
+                               batching.max_batch_size, max_batch_images, max_batch_images)
+                batching = dataclasses.replace(batching, max_batch_size=max_batch_images)
+            self.batcher = Batcher(batching, self._execute)
         self.rest = RestApi(manager, max_image_bytes, self.predict)
         self._requested_ports = (rest_port, grpc_port)
         self._grpc_workers = grpc_workers
@@ -57,9 +82,20 @@ class LocalModelServer:
                 output_filter: tuple = ()) -> dict:
         """Checks a Predict request's inputs and runs it (in a batch when batching is on)."""
         signature_name, arrays, wanted = servable.prepare(signature_name, inputs, output_filter)
+        images = arrays.get(IMAGE_BYTES_INPUT)
+        if images is not None and images.dtype == object:
+            self._check_images(images)
         if self.batcher is not None:
             return self.batcher.run(servable, signature_name, arrays, wanted)
         return self._execute(servable, signature_name, arrays, wanted)
+
+    def _check_images(self, images: np.ndarray) -> None:
+        if images.size > self.max_batch_images:
+            raise too_large(f"a request of {images.size} images is more than the limit of "
+                            f"{self.max_batch_images} images per request (--max_batch_images)")
+        for index, image in enumerate(images.flat):
+            check_header(image, self.max_image_pixels, f"{IMAGE_BYTES_INPUT}[{index}]",
+                         " (--max_image_pixels)")
 
     def _execute(self, servable: Servable, signature_name: str, arrays: dict, wanted=()) -> dict:
         try:

@@ -12,6 +12,15 @@
   const conf = document.getElementById("conf");
   const error = document.getElementById("error");
 
+  // An app started with --token wants "Authorization: Bearer <token>": open the page as
+  // /#token=<token>; the token is kept for this tab and taken out of the address bar.
+  const tokenMatch = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (tokenMatch) {
+    sessionStorage.setItem("token", decodeURIComponent(tokenMatch[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const token = sessionStorage.getItem("token");
+
   let hasInk = false;
   let drawing = false;
   let file = null;
@@ -99,6 +108,7 @@
       error.textContent = "Draw a line of handwriting or upload an image first.";
       return;
     }
+    if (token) request.headers = { ...(request.headers || {}), Authorization: "Bearer " + token };
     predictButton.disabled = true;
     status.textContent = "Predicting…";
     pred.textContent = "";
@@ -107,6 +117,9 @@
       const response = await fetch("/v1/predict", request);
       let body = {};
       try { body = await response.json(); } catch (e) { /* not JSON */ }
+      if (response.status === 401) {
+        throw new Error("this app needs a token: open it as " + location.pathname + "#token=<token>");
+      }
       if (!response.ok) {
         throw new Error(body.error || ("HTTP " + response.status));
       }
