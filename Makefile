@@ -1,5 +1,6 @@
 # One command sets up and runs each job on a fresh machine (pyenv's Python 3.10, package registries).
 #   make run   - set up, then run the character pipeline on the embedded sample and push the model
+#                (without --data-dir the CLI would find ../shared/data/emnist or $EMNIST_DIR first)
 #   make test  - set up, then run the test suite
 PYTHON ?= python3.10
 UV_VERSION := 0.9.30
@@ -7,8 +8,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(PYTHON) -m uv
 EXPERIMENT ?= {"dataset": "EmnistDataset", "model": "CharacterModel", "network": "lenet", "train_args": {"epochs": 8}}
-export PYTHONWARNINGS ?= ignore
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup run test chromium benchmark kubeflow-spec clean
 
@@ -22,7 +21,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 run: setup
-	$(PY) -m training.run_experiment '$(EXPERIMENT)' --save
+	$(PY) -m training.run_experiment '$(EXPERIMENT)' --save --data-dir data/sample/emnist
 
 test: setup chromium
 	$(PY) -m pytest -q

@@ -9,6 +9,8 @@ IMAGE_KEY = "image"  # PNG-encoded grayscale image, ink white on black, upright
 LABEL_KEY = "label"  # int64 class index into the dataset's character list
 CHARACTER_KEY = "character"  # the class as UTF-8 text, for humans and for slicing
 
+DEFAULT_NUM_SHARDS = 4  # GZIP TFRecord shards per split
+
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 

@@ -22,20 +22,19 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
+from common.quiet import quiet
 from data.alto import read_alto
 from data.charset import CharsetCounts, to_line_charset
 from data.download import file_sha256
 from data.errors import DatasetError
-from data.features import (DOCUMENT_KEY, EVAL_SPLIT, IMAGE_KEY, PAGE_KEY, SOURCE_KEY, TEXT_KEY,
+from data.features import (DEFAULT_NUM_SHARDS, DOCUMENT_KEY, EVAL_SPLIT, IMAGE_KEY, PAGE_KEY, SOURCE_KEY, TEXT_KEY,
                            TRAIN_SPLIT, WRITER_KEY)
 from data.iam import official_split, read_iam
 from data.line_crops import SkippedLine
 from data.pagexml import read_pagexml
-from data.tfrecords import DEFAULT_NUM_SHARDS, write_shards
 
 READERS = {"pagexml": read_pagexml, "alto": read_alto, "iam": read_iam}
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
@@ -76,6 +75,8 @@ def convert(fmt: str, source, out, eval_fraction: float = 0.1, seed: int = 0, ev
         for example, text, line_id in lines:
             split = EVAL_SPLIT if page in eval_set else official[line_id] if official else TRAIN_SPLIT
             split_lines[split].append((example, text, page))
+    from data.tfrecords import write_shards  # TensorFlow loads here, after `main` quieted it
+
     for split in SPLITS:
         write_shards([example for example, _, _ in split_lines[split]], out, split, num_shards)
     report = {
@@ -96,7 +97,10 @@ def choose_eval_pages(pages, eval_fraction: float, seed: int, eval_pages=()) -> 
     pages = sorted(pages)
     forced = set(eval_pages) & set(pages)
     rest = [p for p in pages if p not in forced]
-    wanted = max(0, min(len(rest), round(eval_fraction * len(pages)) - len(forced)))
+    # At least one eval page when there is a fraction and more than one page: an empty eval split
+    # would leave nothing to evaluate.
+    target = max(round(eval_fraction * len(pages)), 1 if eval_fraction > 0 and len(pages) > 1 else 0)
+    wanted = max(0, min(len(rest), target - len(forced)))
     return forced | set(np.random.default_rng(seed).choice(rest, size=wanted, replace=False).tolist())
 
 
@@ -135,6 +139,8 @@ def _split_summary(lines) -> dict:
 
 
 def _example(record, text: str) -> bytes:
+    import tensorflow as tf
+
     png = io.BytesIO()
     Image.fromarray(record.image).save(png, format="PNG")
     values = {IMAGE_KEY: png.getvalue(), TEXT_KEY: text, SOURCE_KEY: record.source,
@@ -165,7 +171,9 @@ def main(argv=None) -> int:
     parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
     parser.add_argument("--max-length", type=int, default=0, help="skip lines of more characters (0: keep all)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log and warnings")
     args = parser.parse_args(argv)
+    quiet(args.verbose)
     try:
         eval_pages = read_page_list(args.eval_pages) if args.eval_pages else ()
         report = convert(args.format, args.source, args.out, args.eval_fraction, args.seed, eval_pages,

@@ -25,7 +25,7 @@ def locate(
     """(path, how it was chosen). Raises DatasetError naming every place looked at when there is
     neither a location nor a sample, or when a given location does not exist."""
     if explicit:
-        return _existing(explicit, "given"), "given"
+        return _existing(explicit, "given"), "given"  # --data-dir or dataset_args.path
     if os.environ.get(env_var):
         return _existing(os.environ[env_var], f"${env_var}"), f"${env_var}"
     if shared_subdir and (SHARED_DATA / shared_subdir).exists():
@@ -41,5 +41,5 @@ def locate(
 def _existing(path: str, how: str) -> Path:
     resolved = Path(path).expanduser().resolve()
     if not resolved.exists():
-        raise DatasetError(f"{how} {path}: no such file or directory")
+        raise DatasetError(f"{path} ({how}): no such file or directory")
     return resolved

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.errors import DatasetError
+from data.locations import SHARED_DATA
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY
 from data.tfrecords import DEFAULT_NUM_SHARDS, read_examples, write_shards
 from data.vocabulary import GLYPH_CHARACTERS
@@ -145,6 +146,22 @@ def _nltk_paths() -> list[str]:
     import nltk
 
     return [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p] + nltk.data.path
+
+
+def locate_sentences() -> str:
+    """Applies the data location rule (data.locations) to the sentences: $NLTK_DATA, else
+    ../shared/data/nltk_data (set as NLTK_DATA for this process), else NLTK's own paths, else
+    the shipped sample. Returns where load_sentences() will read them, for the start of a run."""
+    import nltk
+
+    shared = SHARED_DATA / "nltk_data"
+    if not os.environ.get("NLTK_DATA") and (shared / "corpora" / "brown").is_dir():
+        os.environ["NLTK_DATA"] = str(shared)
+    try:
+        return f"the Brown corpus at {nltk.data.find('corpora/brown', paths=_nltk_paths()).path}"
+    except LookupError:
+        return (f"the shipped sample {SAMPLE_SENTENCES.name} (no Brown corpus in $NLTK_DATA, "
+                f"{shared} or NLTK's paths)")
 
 
 def _detokenize(tokens) -> str:

@@ -20,9 +20,8 @@ from tqdm import tqdm
 
 from data.emnist import read_emnist
 from data.errors import DatasetError
-from data.features import CHARACTER_KEY, EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
+from data.features import DEFAULT_NUM_SHARDS, CHARACTER_KEY, EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
 
-DEFAULT_NUM_SHARDS = 4
 _SHARD_GLOB = "data-*-of-*.tfrecord.gz"
 
 

@@ -10,6 +10,7 @@ Line pipelines also need their two glyph banks (train, test) where the cluster c
 import argparse
 import os
 
+from common.quiet import quiet
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.datasets.base import add_threshold_flags, thresholds_given
@@ -65,7 +66,9 @@ def main(argv=None) -> None:
     parser.add_argument("--glyph-banks", nargs=2, default=(), metavar=("TRAIN", "TEST"),
                         help="lines: the train and test glyph banks (.npz)")
     add_threshold_flags(parser, DATASETS.values())
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX and Beam warnings")
     args = parser.parse_args(argv)
+    quiet(args.verbose)
     try:
         config = ExperimentConfig.from_json(args.experiment_config)
     except ConfigError as e:

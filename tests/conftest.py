@@ -7,7 +7,15 @@ version fails to load (state END), for the not-ready cases. `served` is that ser
 test: what it did since the test began, read from its metrics.
 """
 
+import os
+
 import pytest
+
+from data.sample import SAMPLE_DIR
+
+# Tests run on the embedded sample unless they say otherwise: without this, the data location rule
+# (data.locations) would find ../shared/data/emnist and train every pipeline test on real EMNIST.
+os.environ.setdefault("EMNIST_DIR", str(SAMPLE_DIR))
 
 SERVING_SIGNATURE = "serving_default"
 

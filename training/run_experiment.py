@@ -9,11 +9,10 @@ ML Metadata store live under `--root`, so a rerun reuses cached results.
 """
 
 import argparse
-import logging
-import os
 import sys
 from pathlib import Path
 
+from common.quiet import quiet
 from data.errors import DatasetError
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
@@ -35,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--root", default="artifacts", help="pipeline outputs, metadata, serving")
     add_threshold_flags(parser, DATASETS.values())
-    parser.add_argument("--verbose", action="store_true", help="show TFX and Beam warnings")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX, Beam and Python warnings")
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
     )
@@ -129,11 +128,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not args.verbose:  # TFX repeats harmless warnings per component; keep the summary readable
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    quiet(args.verbose)
     try:
         result = run(args)
     except (ConfigError, DatasetError) as e:
@@ -158,5 +153,4 @@ def _root_cause(error: BaseException) -> BaseException:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())

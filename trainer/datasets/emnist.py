@@ -12,7 +12,7 @@ from data.emnist import BYCLASS_CHARACTERS
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
 from trainer.datasets.base import CharacterDataset
-from trainer.datasets.prepared import check_source, prepared_dir
+from trainer.datasets.prepared import prepared_dir
 
 
 class EmnistDataset(CharacterDataset):
@@ -31,12 +31,12 @@ class EmnistDataset(CharacterDataset):
 
     def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
         args = config.dataset_args
-        if source is None and args == self.args:
+        origin = locate_emnist(source, self.name)
+        if origin == SAMPLE_DIR and args == self.args:
             return SAMPLE_DIR, {}
-        origin = check_source(source) if source else SAMPLE_DIR
         with prepared_dir(Path(work_dir) / "examples", [str(origin), args]) as (out, partial):
             if partial:
-                _write_examples(origin if source else None, partial, args)
+                _write_examples(None if origin == SAMPLE_DIR else origin, partial, args)
         return out, {}
 
     def eval_example(self, config, examples_dir, resources: dict) -> tuple:
@@ -44,6 +44,17 @@ class EmnistDataset(CharacterDataset):
 
         images, _, characters = read_split(examples_dir, EVAL_SPLIT)
         return images[0], characters[0]
+
+
+def locate_emnist(source: Optional[str], dataset_name: str) -> Path:
+    """The EMNIST files by the data location rule (--data-dir, $EMNIST_DIR, ../shared/data/emnist,
+    the embedded sample), said on the terminal: a synthetic sample must not pass for EMNIST."""
+    from data.locations import locate
+
+    origin, how = locate(source, "EMNIST_DIR", "emnist", SAMPLE_DIR, what="EMNIST folder")
+    note = " (synthetic glyphs: accuracy on them says nothing about handwriting)" if origin == SAMPLE_DIR else ""
+    print(f"{dataset_name}: EMNIST from {origin} ({how}){note}", flush=True)
+    return origin
 
 
 def _write_examples(source: Optional[Path], out: Path, args: dict) -> None:

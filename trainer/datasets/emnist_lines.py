@@ -11,7 +11,8 @@ from typing import Optional
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
 from trainer.datasets.base import LineDataset
-from trainer.datasets.prepared import check_source, prepared_dir
+from trainer.datasets.emnist import locate_emnist
+from trainer.datasets.prepared import prepared_dir
 
 GLYPH_BANKS = "glyph_banks"  # resource: [train bank path, test bank path]
 # Glyphs kept per class in each bank: the banks are constants of the Transform graph.
@@ -48,12 +49,18 @@ class EmnistLinesDataset(LineDataset):
         """Text windows of the sentence corpus, and the two glyph banks to draw them: glyphs from
         the official EMNIST files under `source`, else from the embedded sample; sentences from
         the Brown corpus when NLTK finds it, else from the shipped sample (see data.sentences)."""
-        origin = str(check_source(source)) if source else "sample"
+        from data.sentences import locate_sentences
+
+        glyphs = locate_emnist(source, self.name)
+        sentences = locate_sentences()
+        print(f"{self.name}: sentences from {sentences}", flush=True)
+        origin = "sample" if glyphs == SAMPLE_DIR else str(glyphs)
         args = config.dataset_args
         names = [f"glyphs-{split}.npz" for split in (TRAIN_SPLIT, EVAL_SPLIT)]
-        with prepared_dir(Path(work_dir) / "line_examples", ["lines", origin, args]) as (out, partial):
+        identity = ["lines", origin, sentences, args]
+        with prepared_dir(Path(work_dir) / "line_examples", identity) as (out, partial):
             if partial:
-                _write_examples(source, partial, args, names)
+                _write_examples(None if glyphs == SAMPLE_DIR else str(glyphs), partial, args, names)
         return out, {GLYPH_BANKS: [str(out / name) for name in names]}
 
     def transform_config(self, config, resources: dict) -> dict:

@@ -8,16 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
-from data.errors import DatasetError
 
 COMPLETE_MARKER = "_COMPLETE"
-
-
-def check_source(source: str) -> Path:
-    path = Path(source).resolve()
-    if not path.exists():
-        raise DatasetError(f"--data-dir {source}: no such file or directory")
-    return path
 
 
 @contextlib.contextmanager
