@@ -1,7 +1,7 @@
 """Real handwriting benchmark: CER and WER of line models on the Hooker letters (PAGE-XML).
 
     python -m benchmarks.handwriting_benchmark [--data-dir ../shared/data/htr/hooker]
-        [--runs scratch augment warm attention] [--epochs 20] [--height 48] [--max-width 1024]
+        [--runs scratch augment warm attention] [--epochs 10] [--height 32] [--max-width 640]
 
 Every run is the whole pipeline (BeamDagRunner) on the same conversion of the pages, split by
 page with data/hooker_eval_pages.txt as the eval pages (never trained on):
@@ -49,18 +49,25 @@ def line_config(args, run: str, warm_start: str = "") -> ExperimentConfig:
         "dataset": "PageXmlLinesDataset",
         "model": "LineModelAttention" if attention else "LineModelCtc",
         "network": "line_attention" if attention else "line_crnn",
+        "network_args": {} if attention else crnn_args(args),
         "dataset_args": {"max_length": args.max_length, "height": args.height,
                          "max_width": args.max_width, "eval_pages": str(EVAL_PAGES),
                          "augment": run == "augment"},
-        "train_args": {"epochs": args.epochs, "batch_size": args.batch_size,
-                       "learning_rate": args.learning_rate, "warm_start": warm_start},
+        "train_args": {"epochs": getattr(args, f"epochs_{run}") or args.epochs,
+                       "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                       "warm_start": warm_start},
     })
+
+
+def crnn_args(args) -> dict:
+    return {"conv_filters": args.conv_filters}
 
 
 def pretrain(args, root: Path) -> str:
     """line_crnn on synthetic EMNIST lines; returns the pushed model's directory."""
     config = ExperimentConfig.from_dict({
         "dataset": "EmnistLinesDataset", "model": "LineModelCtc", "network": "line_crnn",
+        "network_args": crnn_args(args),
         "dataset_args": {"max_length": 34, "num_train": args.pretrain_lines, "num_eval": 200},
         "train_args": {"epochs": args.pretrain_epochs, "batch_size": args.batch_size,
                        "learning_rate": args.learning_rate},
@@ -108,14 +115,17 @@ def main(argv=None) -> None:
     parser.add_argument("--emnist-dir", default=EMNIST_DIR, help="EMNIST files for the warm start")
     parser.add_argument("--root", default="artifacts/handwriting_benchmark")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--pretrain-epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of every run ...")
+    for run in RUNS:
+        parser.add_argument(f"--epochs-{run}", type=int, help=f"... except the {run} run")
+    parser.add_argument("--pretrain-epochs", type=int, default=3)
     parser.add_argument("--pretrain-lines", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--height", type=int, default=48)
-    parser.add_argument("--max-width", type=int, default=1024)
-    parser.add_argument("--max-length", type=int, default=72)
+    parser.add_argument("--height", type=int, default=32)
+    parser.add_argument("--max-width", type=int, default=640)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--conv-filters", type=int, default=16, help="line_crnn's conv_filters")
     parser.add_argument("--max-cer", type=float, default=1.0, help="blessing: CER upper bound")
     parser.add_argument("--max-cer-increase", type=float, default=1.0,
                         help="blessing: CER increase allowed over the root's last blessed model")

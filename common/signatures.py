@@ -9,5 +9,7 @@ IMAGE_BYTES_INPUT = "image_bytes"  # serving_default's input: a batch of encoded
 EXAMPLES_INPUT = "examples"  # from_examples' input: a batch of serialized tf.Example
 
 NO_CLASS = -1  # right-padding of decoded class indices in line models' `decoded` output
+# Line models' per-character confidences, aligned with `text`, padded with NO_CLASS.
+CHARACTER_CONFIDENCES = "character_confidences"
 # The output that holds what was read: line models return `text`, character models `character`.
 TEXT_OUTPUTS = ("text", "character")

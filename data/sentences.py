@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.errors import DatasetError
-from data.locations import SHARED_DATA
+from data import locations
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY
 from data.tfrecords import DEFAULT_NUM_SHARDS, read_examples, write_shards
 from data.vocabulary import GLYPH_CHARACTERS
@@ -154,7 +154,7 @@ def locate_sentences() -> str:
     the shipped sample. Returns where load_sentences() will read them, for the start of a run."""
     import nltk
 
-    shared = SHARED_DATA / "nltk_data"
+    shared = locations.SHARED_DATA / "nltk_data"
     if not os.environ.get("NLTK_DATA") and (shared / "corpora" / "brown").is_dir():
         os.environ["NLTK_DATA"] = str(shared)
     try:

@@ -5,7 +5,7 @@
 - `POST /v1/predict`: JSON `{"image": "data:image/png;base64,..."}` (a bare base64 string works
   too) or a multipart/form-data upload with the image in field `image`; an optional integer
   `version` (JSON field, form field or `?version=` query parameter) picks a model version.
-  Answers `{"pred": "<text>", "conf": <confidence>}`.
+  Answers `{"pred": "<text>", "conf": <confidence>, "chars": [<confidence per character>]}`.
 - `GET /v1/predict?image_url=...` (FSDL's form): the image fetched from a host on the
   `--image-url-host` allow-list (403 for any other; none by default), size- and time-limited.
 - `GET /healthz`: the process is up. `GET /readyz`: the model is AVAILABLE on the server
@@ -119,7 +119,8 @@ class PredictionApp:
         return fetch_image_url(url, self.options.image_url_hosts, self.max_image_bytes)
 
     def predict(self, image: bytes, version: int | None) -> dict:
-        """{"pred": text, "conf": confidence} for a checked image; logs the prediction."""
+        """{"pred": text, "conf": confidence, "chars": [confidence per character]} for a checked
+        image; logs the prediction (its text only with --log-predictions)."""
         start = time.perf_counter()
         check_header(image, self.max_pixels)  # 413 from the header, before decoding anything
         stats = image_stats(image)
@@ -138,7 +139,8 @@ class PredictionApp:
             latency_ms=round((time.perf_counter() - start) * 1000, 2),
             image=stats,
         )
-        return {"pred": prediction.text, "conf": prediction.confidence}
+        return {"pred": prediction.text, "conf": prediction.confidence,
+                "chars": list(prediction.character_confidences)}
 
     def ready(self) -> tuple:
         try:

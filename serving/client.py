@@ -31,7 +31,12 @@ from collections.abc import Sequence
 import requests
 
 from common.push_layout import LINES_MODEL
-from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE, TEXT_OUTPUTS
+from common.signatures import (
+    CHARACTER_CONFIDENCES,
+    IMAGE_BYTES_INPUT,
+    SERVING_SIGNATURE,
+    TEXT_OUTPUTS,
+)
 from serving.errors import ServingError
 from serving.images import ImageInput, PredictionError, encode_image
 
@@ -43,6 +48,13 @@ DEFAULT_GRPC_ADDRESS = "127.0.0.1:8500"
 class Prediction:
     text: str
     confidence: float
+    # Line models: one confidence per character of `text` (empty for character models).
+    character_confidences: tuple = ()
+
+
+def character_confidences(text: str, values) -> tuple:
+    """The first len(text) values of a `character_confidences` output row (-1 pads the rest)."""
+    return tuple(float(v) for v in list(values)[: len(text)]) if values is not None else ()
 
 
 def check_spec(model: str, version, label) -> int | None:
@@ -167,7 +179,12 @@ class RestClient:
         if not rows:
             return []
         key = text_key(rows[0])
-        return [Prediction(_as_text(row[key]), float(row["confidence"])) for row in rows]
+        predictions = []
+        for row in rows:
+            text = _as_text(row[key])
+            chars = character_confidences(text, row.get(CHARACTER_CONFIDENCES))
+            predictions.append(Prediction(text, float(row["confidence"]), chars))
+        return predictions
 
     def close(self) -> None:
         session = getattr(self._local, "session", None)

@@ -7,15 +7,16 @@ version fails to load (state END), for the not-ready cases. `served` is that ser
 test: what it did since the test began, read from its metrics.
 """
 
-import os
+from pathlib import Path
 
 import pytest
 
-from data.sample import SAMPLE_DIR
+from data import locations
 
-# Tests run on the embedded sample unless they say otherwise: without this, the data location rule
-# (data.locations) would find ../shared/data/emnist and train every pipeline test on real EMNIST.
-os.environ.setdefault("EMNIST_DIR", str(SAMPLE_DIR))
+# Tests run on the embedded samples unless they say otherwise: without this, the data location
+# rule would find ../shared/data and train every pipeline test on real EMNIST and Brown. Tests of
+# real data name their folders themselves.
+locations.SHARED_DATA = Path("/nonexistent/shared/data")
 
 SERVING_SIGNATURE = "serving_default"
 

@@ -101,7 +101,7 @@ def app(model_server):
 
 def assert_still_serving(app):
     status, body = app.predict_json({"image": data_url(png_bytes(line_image(9)))})
-    assert status == 200 and set(body) == {"pred", "conf"}
+    assert status == 200 and set(body) == {"pred", "conf", "chars"}
     assert app.request("GET", "/healthz")[:2] == (200, {"status": "ok"})
 
 
@@ -156,9 +156,11 @@ def test_json_data_url_multipart_and_bare_base64_predict_the_same(app, served):
     ((text, confidence),) = in_process_predictor().predict_batch([image])
     expected = {"pred": text, "conf": pytest.approx(confidence, rel=1e-5)}
 
-    assert app.predict_json({"image": data_url(image)}) == (200, expected)
-    assert app.predict_json({"image": base64.b64encode(image).decode()}) == (200, expected)
-    assert app.predict_file(image) == (200, expected)
+    for status, body in (app.predict_json({"image": data_url(image)}),
+                         app.predict_json({"image": base64.b64encode(image).decode()}),
+                         app.predict_file(image)):
+        assert (status, {k: body[k] for k in expected}) == (200, expected)
+        assert len(body["chars"]) == len(text) and all(0 <= c <= 1 for c in body["chars"])
     assert served.calls() == {2: (3, 3)}  # three calls of one image, to the latest version
 
 

@@ -50,7 +50,7 @@ def test_token_is_required_on_the_api_only(secured, served):
     status, answer, _ = secured.request(
         "POST", "/v1/predict", f'{{"image": "{data_url(OK_PNG)}"}}'.encode(),
         {"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
-    assert status == 200 and set(answer) == {"pred", "conf"}
+    assert status == 200 and set(answer) == {"pred", "conf", "chars"}
     assert secured.request("GET", "/")[0] == 200  # the page and the health checks stay open
     assert secured.request("GET", "/healthz")[0] == 200
     assert served.requests() == 1
@@ -125,7 +125,7 @@ def test_image_url_from_an_allowed_host(secured, image_host, path, status, messa
     if message:
         assert message in answer["error"]
     else:
-        assert set(answer) == {"pred", "conf"}
+        assert set(answer) == {"pred", "conf", "chars"}
 
 
 def test_image_url_from_other_hosts_is_forbidden(secured, model_server, image_host):

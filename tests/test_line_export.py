@@ -147,7 +147,7 @@ def test_signatures_take_image_bytes_and_examples(exported):
     assert list(inputs) == [IMAGE_BYTES_INPUT]
     assert inputs[IMAGE_BYTES_INPUT].dtype == tf.string
     assert inputs[IMAGE_BYTES_INPUT].shape.as_list() == [None]
-    assert set(serving.structured_outputs) == {"text", "confidence", "decoded"}
+    assert set(serving.structured_outputs) == {"text", "confidence", "decoded", "character_confidences"}
     _, example_inputs = model.signatures[EXAMPLES_SIGNATURE].structured_input_signature
     assert [spec.dtype for spec in example_inputs.values()] == [tf.string]
 

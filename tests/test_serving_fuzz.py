@@ -110,7 +110,7 @@ def app(model_server):
 
 def app_still_serves(app) -> None:
     status, body = app.predict_json({"image": data_url(OK_PNG)})
-    assert status == 200 and set(body) == {"pred", "conf"}, body
+    assert status == 200 and set(body) == {"pred", "conf", "chars"}, body
 
 
 APP_CASES = {

@@ -10,6 +10,7 @@
   const status = document.getElementById("status");
   const pred = document.getElementById("pred");
   const conf = document.getElementById("conf");
+  const DOUBTFUL = 0.5;  // characters read with a lower confidence are underlined
   const error = document.getElementById("error");
 
   // An app started with --token wants "Authorization: Bearer <token>": open the page as
@@ -91,6 +92,24 @@
     source.textContent = "Source: " + file.name;
   });
 
+  // The text, each character a span whose title is its confidence; doubtful ones are marked.
+  function showReading(text, chars) {
+    pred.textContent = "";
+    if (text === "") {
+      pred.textContent = "(nothing read)";
+      return;
+    }
+    Array.from(text).forEach(function (character, i) {
+      const span = document.createElement("span");
+      span.textContent = character;
+      if (i < chars.length) {
+        span.title = "confidence " + Number(chars[i]).toFixed(3);
+        if (chars[i] < DOUBTFUL) span.className = "doubtful";
+      }
+      pred.appendChild(span);
+    });
+  }
+
   async function predict() {
     error.textContent = "";
     let request;
@@ -123,7 +142,7 @@
       if (!response.ok) {
         throw new Error(body.error || ("HTTP " + response.status));
       }
-      pred.textContent = body.pred === "" ? "(nothing read)" : body.pred;
+      showReading(body.pred, body.chars || []);
       conf.textContent = Number(body.conf).toFixed(3);
     } catch (e) {
       error.textContent = "Error: " + e.message;
