@@ -222,6 +222,14 @@ def test_draw_a_line_and_predict(page, served, tmp_path):
     assert shown_result == {"pred": shown(text), "conf": f"{confidence:.3f}", "error": ""}
     assert served.calls() == {2: (1, 1)}  # one image, one model call
     assert screenshot.stat().st_size > 5000
+    # One span per character read, titled with its confidence; doubtful ones are marked.
+    spans = page.evaluate(
+        "Array.from(document.querySelectorAll('#pred span'))"
+        ".map(s => [s.title, s.className])")
+    assert len(spans) == len(text)
+    for title, css_class in spans:
+        value = float(title.removeprefix("confidence "))
+        assert css_class == ("doubtful" if value < 0.5 else "")
 
 
 def test_upload_an_image_and_predict(page, served, tmp_path):
