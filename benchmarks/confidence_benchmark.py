@@ -1,0 +1,143 @@
+"""Does a line's confidence separate right reads from wrong ones? Figures for a trained model.
+
+    python -m benchmarks.confidence_benchmark --model DIR --config JSON --examples DIR [--limit 500]
+
+`--model` is a pushed line model (a version, or its model folder: the newest version), `--config`
+the experiment config it was trained with, `--examples` the folder its dataset prepared (real
+lines: the PNG lines of its eval split; synthetic EMNIST lines: texts, seeds and the eval glyph
+bank). The model is rebuilt from the weights it carries (trainer/warm_start.py) and reads the
+eval lines with the current decoding, in process, exactly as its serving signature would.
+
+Printed (and returned by `figures`): the area under the ROC curve of confidence against
+exact-line correctness (0.5 = no better than chance, 1 = every right read above every wrong one),
+and the CER of the reads above and below a threshold (0.5, and the median confidence), with the
+share of lines on each side: what a user who rejects doubtful reads would keep and lose.
+"""
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from data.features import EVAL_SPLIT, IMAGE_KEY, TEXT_KEY
+from evaluation.text_metrics import character_error_rate
+
+
+def roc_auc(scores, positives) -> float:
+    """P(score of a random positive > score of a random negative), ties counting one half."""
+    scores, positives = np.asarray(scores, float), np.asarray(positives, bool)
+    pos, neg = scores[positives], scores[~positives]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> dict:
+    confidences = np.asarray(confidences, float)
+    right = np.array([t == r for t, r in zip(truths, reads)])
+    result = {"lines": len(truths), "exact": float(right.mean()), "cer": character_error_rate(truths, reads),
+              "auc": roc_auc(confidences, right), "by_threshold": {}}
+    for threshold in (*thresholds, float(np.median(confidences))):
+        above = confidences >= threshold
+        side = {}
+        for name, mask in (("above", above), ("below", ~above)):
+            chosen = np.flatnonzero(mask)
+            side[name] = {
+                "share": float(mask.mean()),
+                "cer": character_error_rate([truths[i] for i in chosen], [reads[i] for i in chosen])
+                if len(chosen) else None,
+                "exact": float(right[mask].mean()) if len(chosen) else None,
+            }
+        result["by_threshold"][f"{threshold:.3f}"] = side
+    return result
+
+
+def eval_images(config, examples_dir: str, limit: int) -> tuple:
+    """(uint8 line images as a user would send them, truths) of the eval split."""
+    from data.tfrecords import read_examples
+    from trainer.datasets import DATASETS
+
+    dataset = DATASETS[config.dataset]
+    if hasattr(dataset, "synthesis"):
+        from data.sentences import read_line_examples
+        from transform.line_synthesis import load_glyph_bank, synthesize_lines
+
+        texts, seeds = read_line_examples(examples_dir, EVAL_SPLIT)
+        bank = load_glyph_bank(str(Path(examples_dir) / f"glyphs-{EVAL_SPLIT}.npz"))
+        images, _ = synthesize_lines(texts[:limit], seeds[:limit], bank,
+                                     **dataset.synthesis(config.dataset_args))
+        return list((images.numpy() * 255).round().astype(np.uint8)), texts[:limit]
+    images, truths = [], []
+    for features in read_examples(examples_dir, EVAL_SPLIT, "line examples"):
+        if len(images) == limit:
+            break
+        images.append(np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0])).convert("L")))
+        truths.append(features[TEXT_KEY].bytes_list.value[0].decode())
+    return images, truths
+
+
+def read(config, model_dir: str, images: list, batch: int = 32) -> tuple:
+    """(texts, line confidences) of the model rebuilt from `model_dir`'s weights."""
+    import tensorflow as tf
+
+    from serving.images import encode_image
+    from trainer.datasets import DATASETS
+    from trainer.models import MODEL_KINDS, build_model
+    from trainer.warm_start import warm_start
+    from transform.preprocessing import decode_images
+
+    dataset, kind = DATASETS[config.dataset], MODEL_KINDS[config.model]
+    shape = dataset.image_shape(config.dataset_args)
+    model = build_model(config, shape)
+    warm_start(model, config, model_dir)
+    texts, confidences = [], []
+    for start in range(0, len(images), batch):
+        encoded = tf.constant([encode_image(image) for image in images[start:start + batch]])
+        normalized = decode_images(encoded, shape[0], shape[1], left_align=True,
+                                   stretch_contrast=getattr(dataset, "stretch_contrast", False))
+        outputs = kind.read(model, normalized, config)
+        texts += [t.decode() for t in outputs["text"].numpy()]
+        confidences += outputs["confidence"].numpy().tolist()
+    return texts, confidences
+
+
+def evaluate(config, model_dir: str, examples_dir: str, limit: int = 500) -> dict:
+    images, truths = eval_images(config, examples_dir, limit)
+    reads, confidences = read(config, model_dir, images)
+    return figures(truths, reads, confidences)
+
+
+def markdown(name: str, result: dict) -> str:
+    rows = [f"| {name} | {result['lines']} | {result['cer']:.4f} | {result['exact']:.3f} | {result['auc']:.3f} |"]
+    for threshold, sides in result["by_threshold"].items():
+        cells = [f"{s['share']:.2f} / {_fmt(s['cer'])}" for s in (sides["above"], sides["below"])]
+        rows.append(f"| ... confidence >= {threshold} (share / CER kept; rejected) | | {cells[0]} | | {cells[1]} |")
+    return "\n".join(rows)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def main(argv=None) -> None:
+    from trainer.config import ExperimentConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--config", required=True, help="the experiment config (JSON) it was trained with")
+    parser.add_argument("--examples", required=True, help="the prepared examples folder of its dataset")
+    parser.add_argument("--limit", type=int, default=500, help="eval lines to read")
+    parser.add_argument("--name", default="model")
+    args = parser.parse_args(argv)
+    result = evaluate(ExperimentConfig.from_json(args.config), args.model, args.examples, args.limit)
+    print(json.dumps(result, indent=2))
+    print("\n| model | lines | CER | exact lines | AUC (confidence vs exact) |\n|---|---|---|---|---|")
+    print(markdown(args.name, result))
+
+
+if __name__ == "__main__":
+    main()
