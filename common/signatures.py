@@ -13,3 +13,8 @@ NO_CLASS = -1  # right-padding of decoded class indices in line models' `decoded
 CHARACTER_CONFIDENCES = "character_confidences"
 # The output that holds what was read: line models return `text`, character models `character`.
 TEXT_OUTPUTS = ("text", "character")
+
+# What one request may cost, enforced by the exported serving signature itself (checked from the
+# image headers before decoding) and, earlier, by the local server and the app.
+DEFAULT_MAX_PIXELS = 16 * 1024 * 1024  # per image (4096 x 4096); a page scan at 300 dpi is ~9 Mpx
+DEFAULT_MAX_BATCH = 64  # images per model call; keep TF Serving's max_batch_size at or below it

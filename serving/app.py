@@ -49,6 +49,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from common.push_layout import LINES_MODEL
+from common.signatures import DEFAULT_MAX_PIXELS
 from serving.app_requests import (
     fetch_image_url,
     image_stats,
@@ -68,7 +69,6 @@ logger = logging.getLogger("serving.app")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_MAX_IMAGE_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 16 * 1024 * 1024
 DRAIN_LIMIT_BYTES = 256 * 1024 * 1024  # bodies over the limit but below this are read and dropped
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 

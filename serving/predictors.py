@@ -10,7 +10,7 @@ from typing import Union
 import tensorflow as tf
 
 from common import push_layout
-from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
+from common.signatures import DEFAULT_MAX_BATCH, IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 from serving.images import ImageInput, PredictionError, encode_image
 
 __all__ = ["CharacterPredictor", "ImageInput", "LinePredictor", "PredictionError",
@@ -43,12 +43,15 @@ class _Predictor:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: list) -> list:
-        """[(text, confidence), ...] for several images, in one model call."""
-        encoded = tf.constant([encode_image(image) for image in images])
-        outputs = self._serve(**{IMAGE_BYTES_INPUT: encoded})
-        texts = outputs[self.OUTPUT].numpy()
-        confidences = outputs["confidence"].numpy()
-        return [(t.decode("utf-8"), float(p)) for t, p in zip(texts, confidences)]
+        """[(text, confidence), ...] for several images, in model calls of at most
+        DEFAULT_MAX_BATCH images (the exported signature refuses larger requests)."""
+        results = []
+        for start in range(0, len(images), DEFAULT_MAX_BATCH):
+            chunk = images[start:start + DEFAULT_MAX_BATCH]
+            outputs = self._serve(**{IMAGE_BYTES_INPUT: tf.constant([encode_image(i) for i in chunk])})
+            texts, confidences = outputs[self.OUTPUT].numpy(), outputs["confidence"].numpy()
+            results += [(t.decode("utf-8"), float(p)) for t, p in zip(texts, confidences)]
+        return results
 
 
 class CharacterPredictor(_Predictor):

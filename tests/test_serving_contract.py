@@ -208,7 +208,8 @@ def test_metadata_describes_the_signatures(server, path, version):
     assert serving["inputs"]["image_bytes"]["dtype"] == "DT_STRING"
     assert serving["inputs"]["image_bytes"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
     outputs = serving["outputs"]
-    assert sorted(outputs) == ["confidence", "decoded", "text"]
+    assert sorted(outputs) == ["character_confidences", "confidence", "decoded", "text"]
+    assert outputs["character_confidences"]["dtype"] == "DT_FLOAT"
     assert (outputs["text"]["dtype"], outputs["confidence"]["dtype"], outputs["decoded"]["dtype"]) == (
         "DT_STRING", "DT_FLOAT", "DT_INT64")
     assert [d["size"] for d in outputs["decoded"]["tensor_shape"]["dim"]] == ["-1", "7"]
@@ -235,7 +236,7 @@ def test_predict_columnar_inputs(server, images, reference):
         status, body = server.predict("lines", {"inputs": inputs})
         assert status == 200, body
         outputs = body["outputs"]
-        assert sorted(outputs) == ["confidence", "decoded", "text"]
+        assert sorted(outputs) == ["character_confidences", "confidence", "decoded", "text"]
         rows = [dict(zip(outputs, values)) for values in zip(*outputs.values())]
         assert_reads(rows, reference)
 
@@ -382,7 +383,7 @@ def test_grpc_model_metadata(server):
     assert response.metadata["signature_def"].Unpack(signatures)
     serving = signatures.signature_def["serving_default"]
     assert serving.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
-    assert set(serving.outputs) == {"text", "confidence", "decoded"}
+    assert set(serving.outputs) == {"text", "confidence", "decoded", "character_confidences"}
     assert "from_examples" in signatures.signature_def
 
 

@@ -22,7 +22,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from test_app import AppServer, data_url
 from test_client import line_image, png_bytes
 
-from transform.preprocessing import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
+from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 
 # --- images, good, bad and huge ------------------------------------------------------------
 

@@ -7,6 +7,7 @@ treated exactly like a training image.
 
 import tensorflow as tf
 
+from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 from data.features import IMAGE_KEY, IMAGE_SIZE, LABEL_KEY
 
 
@@ -83,8 +84,6 @@ def preprocessing_fn(inputs: dict) -> dict:
 
 # --- bounded cost: image sizes from their headers, checked before decoding ---------------------
 
-DEFAULT_MAX_PIXELS = 16 * 1024 * 1024  # per image (4096 x 4096); a page scan at 300 dpi is ~9 Mpx
-DEFAULT_MAX_BATCH = 64  # images per model call; keep TF Serving's max_batch_size at or below it
 # SOFn markers (frame headers carrying the size); C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
 _JPEG_FRAMES = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
 

@@ -18,7 +18,7 @@ from serving.local_server.manager import ModelManager
 from serving.local_server.models import CONTAINER_MODELS_DIR, sources_from_config
 from serving.local_server.rest import MiB
 from serving.local_server.server import LocalModelServer
-from transform.preprocessing import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
+from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 
 
 def _parser() -> argparse.ArgumentParser:

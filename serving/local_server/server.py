@@ -23,7 +23,7 @@ from serving.local_server.manager import ModelManager
 from serving.local_server.metrics import Metrics
 from serving.local_server.models import Servable
 from serving.local_server.rest import MiB, RestApi, rest_app
-from transform.preprocessing import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
+from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger("serving.local_server")
 
