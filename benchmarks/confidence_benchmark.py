@@ -36,11 +36,21 @@ def roc_auc(scores, positives) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation (ties ranked by order; enough for a benchmark figure)."""
+    ranks = [np.argsort(np.argsort(np.asarray(x, float))) for x in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
 def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> dict:
     confidences = np.asarray(confidences, float)
     right = np.array([t == r for t, r in zip(truths, reads)])
+    line_cer = [character_error_rate([t], [r]) for t, r in zip(truths, reads)]
     result = {"lines": len(truths), "exact": float(right.mean()), "cer": character_error_rate(truths, reads),
-              "auc": roc_auc(confidences, right), "by_threshold": {}}
+              "auc": roc_auc(confidences, right),
+              # Negative when more confident lines have fewer errors; informative when few are exact.
+              "spearman_confidence_line_cer": rank_correlation(confidences, line_cer),
+              "by_threshold": {}}
     for threshold in (*thresholds, float(np.median(confidences))):
         above = confidences >= threshold
         side = {}
@@ -112,11 +122,13 @@ def evaluate(config, model_dir: str, examples_dir: str, limit: int = 500) -> dic
 
 
 def markdown(name: str, result: dict) -> str:
-    rows = [f"| {name} | {result['lines']} | {result['cer']:.4f} | {result['exact']:.3f} | {result['auc']:.3f} |"]
+    """One table row: the figures, then kept / rejected CER at each threshold (share kept)."""
+    cells = [f"{result['lines']}", f"{result['cer']:.4f}", f"{result['exact']:.3f}",
+             f"{result['auc']:.3f}", f"{result['spearman_confidence_line_cer']:.3f}"]
     for threshold, sides in result["by_threshold"].items():
-        cells = [f"{s['share']:.2f} / {_fmt(s['cer'])}" for s in (sides["above"], sides["below"])]
-        rows.append(f"| ... confidence >= {threshold} (share / CER kept; rejected) | | {cells[0]} | | {cells[1]} |")
-    return "\n".join(rows)
+        above, below = sides["above"], sides["below"]
+        cells.append(f"{_fmt(above['cer'])} / {_fmt(below['cer'])} (keeps {above['share']:.0%})")
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def _fmt(value) -> str:
@@ -135,7 +147,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     result = evaluate(ExperimentConfig.from_json(args.config), args.model, args.examples, args.limit)
     print(json.dumps(result, indent=2))
-    print("\n| model | lines | CER | exact lines | AUC (confidence vs exact) |\n|---|---|---|---|---|")
+    thresholds = " | ".join(f"CER kept / rejected at {t}" for t in result["by_threshold"])
+    print(f"\n| model | lines | CER | exact lines | AUC (confidence vs exact) | Spearman (confidence, "
+          f"line CER) | {thresholds} |\n|---" * 1 + "|---" * (5 + len(result["by_threshold"])) + "|")
     print(markdown(args.name, result))
 
 

@@ -22,3 +22,8 @@ def test_threshold_splits_cer_into_kept_and_rejected_reads():
     kept, rejected = result["by_threshold"]["0.500"]["above"], result["by_threshold"]["0.500"]["below"]
     assert kept == {"share": 0.5, "cer": 0.0, "exact": 1.0}
     assert rejected["share"] == 0.5 and rejected["cer"] == pytest.approx(5 / 8)
+
+
+def test_rank_correlation_is_negative_when_confident_lines_have_fewer_errors():
+    result = figures(["abcd"] * 3, ["abcd", "abxd", "wxyz"], [0.9, 0.5, 0.1])
+    assert result["spearman_confidence_line_cer"] == pytest.approx(-1.0)
