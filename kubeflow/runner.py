@@ -5,12 +5,17 @@ PipelineJob). Every component runs in one image that has this project installed 
 kubeflow/Dockerfile), which is why the pipeline names `run_fn` and `preprocessing_fn` by dotted
 path instead of shipping a module file, and why schemas are read from their path in the image.
 Line pipelines also need their two glyph banks (train, test) where the cluster can read them.
+The compiled spec is then completed for open-source KFP (pipeline root, resource requests, no
+cache for the baseline step: kubeflow/spec.py), and every step gets the Beam profile's options.
 """
 
 import argparse
+import json
 import os
 
 from common.quiet import quiet
+from kubeflow.spec import DEFAULT_RESOURCES, RESOURCE_PROFILES, finish
+from pipeline.beam_profiles import DEFAULT_PROFILE, PROFILES, beam_args
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.datasets.base import add_threshold_flags, thresholds_given
@@ -28,12 +33,18 @@ def compile_pipeline(
     serving_model_dir: str,
     image: str = DEFAULT_IMAGE,
     glyph_banks: tuple = (),
+    beam_profile: str = DEFAULT_PROFILE,
+    extra_beam_args: tuple = (),
+    resource_profile: str = DEFAULT_RESOURCES,
+    baseline: bool = True,
     **thresholds,
 ) -> str:
     """Writes the pipeline spec to `output_file` and returns its path."""
+    import yaml
+    from tfx.dsl.io import fileio
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import BASELINE_ID, create_pipeline
     from pipeline.tasks import task_for
 
     resources = {GLYPH_BANKS: list(glyph_banks)} if glyph_banks else {}
@@ -43,15 +54,22 @@ def compile_pipeline(
         examples_dir=examples_dir,
         task=task_for(config, resources, IMAGE_SCHEMA_DIR, **thresholds),
         serving_model_dir=serving_model_dir,
+        beam_pipeline_args=beam_args(beam_profile, extra_beam_args),
+        baseline=baseline,
     )
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True
         ),
-        output_dir=os.path.dirname(os.path.abspath(output_file)),
-        output_filename=os.path.basename(output_file),
     )
-    runner.run(pipeline, write_out=True)
+    job = runner.run(pipeline, write_out=False)
+    fileio.makedirs(os.path.dirname(os.path.abspath(output_file)))
+    finish(job["pipelineSpec"], pipeline_root, resource_profile, uncached=(BASELINE_ID,))
+    with fileio.open(output_file, "w") as f:
+        if output_file.endswith((".yaml", ".yml")):
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+        else:  # a Vertex AI PipelineJob
+            json.dump(job, f, sort_keys=True)
     return output_file
 
 
@@ -66,11 +84,20 @@ def main(argv=None) -> None:
     parser.add_argument("--glyph-banks", nargs=2, default=(), metavar=("TRAIN", "TEST"),
                         help="lines: the train and test glyph banks (.npz)")
     add_threshold_flags(parser, DATASETS.values())
+    parser.add_argument("--beam-profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                        help="Beam options of every step (pipeline/beam_profiles.py)")
+    parser.add_argument("--beam-arg", action="append", default=[],
+                        help="a Beam option added to the profile's, e.g. --beam-arg=--job_endpoint=HOST:8099")
+    parser.add_argument("--resources", choices=RESOURCE_PROFILES, default=DEFAULT_RESOURCES,
+                        help="per-step CPU and memory requests (kubeflow/spec.py)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="no baseline step: gate models on the value thresholds alone")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX and Beam warnings")
     args = parser.parse_args(argv)
     quiet(args.verbose)
     try:
         config = ExperimentConfig.from_json(args.experiment_config)
+        beam_args(args.beam_profile, args.beam_arg)  # BeamProfileError is a ConfigError
     except ConfigError as e:
         parser.error(str(e))
     if GLYPH_BANKS in DATASETS[config.dataset].resources and not args.glyph_banks:
@@ -83,6 +110,10 @@ def main(argv=None) -> None:
         args.serving_dir,
         args.image,
         tuple(args.glyph_banks),
+        args.beam_profile,
+        tuple(args.beam_arg),
+        args.resources,
+        not args.no_baseline,
         **thresholds_given(args, DATASETS.values()),
     )
     print(f"Pipeline spec written to {path}")

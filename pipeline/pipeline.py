@@ -2,33 +2,59 @@
 `transform/`, `trainer/` and `components/`, and runners (`training/`, `kubeflow/`) execute it.
 """
 
+import json
 from typing import Optional
 
 # The components' own modules, not `tfx.v1`, whose import also loads the Vertex AI, BigQuery and
 # Pub/Sub clients (about 60 s of CPU before anything runs).
-from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
-from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
+from tfx.dsl.components.common.importer import Importer
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2
-from tfx.types import standard_artifacts
-from tfx.types.channel import Channel
 
+from common.push_layout import newest_version
 from components.anomalies_gate import AnomaliesGate
+from components.evaluator import Evaluator
+from components.latest_pushed_model import LatestPushedModel
 from components.pusher import Pusher
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from pipeline.tasks import Task
 
 RUN_FN = "trainer.run.run_fn"
+BASELINE_ID = "latest_pushed_model"
+
+
+def _baseline(serving_model_dir: str) -> LatestPushedModel:
+    """The step that outputs the newest pushed (so latest blessed) model. A local push
+    destination is looked at now, keying the step's cache by its newest version; a remote one is
+    not (compiling needs no credentials), and compiled specs disable this step's cache."""
+    local = "://" not in serving_model_dir
+    seen = str(newest_version(serving_model_dir)) if local else "remote"
+    return LatestPushedModel(push_destination=serving_model_dir, seen_version=seen).with_id(BASELINE_ID)
+
+
+def _tuning(task: Task, transform, schema_gen, hyperparameters) -> tuple:
+    """(step, output key) giving the Trainer its hyperparameters, or (): with `hyperparameters`
+    (a best_hyperparameters artifact of an earlier run) an Importer of it, else the Tuner when
+    the config has a "tune" space (trainer/tuner.py)."""
+    if hyperparameters is not None:
+        from tfx.types.standard_artifacts import HyperParameters
+
+        return Importer(source_uri=hyperparameters.uri, artifact_type=HyperParameters).with_id(
+            "hyperparameters_importer"), "result"
+    if not json.loads(task.trainer_config["experiment"]).get("tune"):
+        return ()
+    from trainer.tuner import tuner_component
+
+    return tuner_component(transform.outputs["transformed_examples"],
+                           transform.outputs["transform_graph"], schema_gen.outputs["schema"],
+                           task.trainer_config), "best_hyperparameters"
 
 
 def create_pipeline(
@@ -40,13 +66,18 @@ def create_pipeline(
     metadata_path: Optional[str] = None,
     beam_pipeline_args: Optional[list] = None,
     enable_cache: bool = True,
+    baseline: bool = True,
+    hyperparameters=None,
 ) -> tfx_pipeline.Pipeline:
     """ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomaliesGate
-    -> Transform -> Trainer -> Evaluator (against the latest blessed model) [-> Pusher, which
-    skips a model that is already the newest pushed version].
+    -> Transform [-> Tuner, or an Importer of `hyperparameters`] -> Trainer -> Evaluator
+    (against the latest blessed model) [-> Pusher, which skips a model that is already the
+    newest pushed version].
 
     `examples_dir` holds `train/` and `eval/` TFRecords of tf.Example. Without
-    `serving_model_dir` there is no Pusher: the model is trained and evaluated only.
+    `serving_model_dir` there is no Pusher: the model is trained and evaluated only. The baseline
+    is the newest model in `serving_model_dir` (LatestPushedModel); without one, or with
+    `baseline=False`, models are gated by the value thresholds alone.
     """
     example_gen = ImportExampleGen(
         input_base=examples_dir,
@@ -70,18 +101,16 @@ def create_pipeline(
         custom_config=task.transform_config,
     )
     transform.add_upstream_node(anomalies_gate)
+    tuning = _tuning(task, transform, schema_gen, hyperparameters)
     trainer = Trainer(
         run_fn=RUN_FN,
+        hyperparameters=tuning[0].outputs[tuning[1]] if tuning else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config=task.trainer_config,
     )
-    baseline_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline_step = _baseline(serving_model_dir) if baseline and serving_model_dir else None
     evaluator = Evaluator(
         examples=(
             transform.outputs["transformed_examples"]
@@ -89,7 +118,7 @@ def create_pipeline(
             else example_gen.outputs["examples"]
         ),
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline_step.outputs["model"] if baseline_step else None,
         eval_config=task.eval_config,
     )
     components = [
@@ -99,8 +128,9 @@ def create_pipeline(
         example_validator,
         anomalies_gate,
         transform,
+        *tuning[:1],
         trainer,
-        baseline_resolver,
+        *([baseline_step] if baseline_step else []),
         evaluator,
     ]
     if serving_model_dir:

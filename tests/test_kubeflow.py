@@ -36,7 +36,9 @@ def test_compiled_spec_names_every_component_and_its_image(tmp_path):
         assert component in tasks, component
         label = spec["components"][tasks[component]["componentRef"]["name"]]["executorLabel"]
         assert executors[label]["container"]["image"] == "registry.example/text-recognizer:test"
-    assert any(t.startswith("latest_blessed_model_resolver") for t in tasks)
+    assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "model", "producerTask": "latest_pushed_model"}
+    assert tasks["latest_pushed_model"]["cachingOptions"] == {"enableCache": False}
     pusher = spec["components"]["Pusher"]["executorLabel"]
     assert "components.pusher.Executor" in executors[pusher]["container"]["args"]
     schema_file = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]

@@ -5,6 +5,12 @@ Example: {"dataset": "EmnistDataset", "dataset_args": {"subsample_fraction": 0.2
 "train_args": {"epochs": 2, "batch_size": 256}}; line models also take "model_args".
 
 Every error names the offending key, so a typo never reaches the Trainer as a silent default.
+
+Two optional top-level keys do not change what one model is: "experiment_group" (a name that
+groups runs for tracking; recorded with the run, not given to the Trainer, so a group's run
+reuses the cache of the same config run alone) and "tune" (a search space for the Tuner, see
+`check_tune`). `to_json` leaves both out when unset, so configs without them serialize exactly as
+before and cached pipeline runs still hit.
 """
 
 import dataclasses
@@ -42,6 +48,8 @@ class ExperimentConfig:
     network_args: dict
     train_args: dict
     model_args: dict = dataclasses.field(default_factory=dict)
+    experiment_group: str = ""
+    tune: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
@@ -72,7 +80,11 @@ class ExperimentConfig:
         train_args = _args(raw, "train_args", TRAIN_ARGS)
         model_args = _args(raw, "model_args", kind.model_args)
         network_args = _args(raw, "network_args", network_defaults(network))
+        group = raw.get("experiment_group", "")
+        if not isinstance(group, str):
+            raise ConfigError(f"experiment_group: expected str, got {type(group).__name__} ({group!r})")
         config = cls(
+            experiment_group=group,
             dataset=dataset.name,
             model=kind.name,
             network=network,
@@ -89,10 +101,82 @@ class ExperimentConfig:
             check_input(network, shape, kind.output_length(config), network_args)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if "tune" in raw:
+            config = dataclasses.replace(config, tune=check_tune(config, raw["tune"], dataset.best_metric))
         return config
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        for optional in ("experiment_group", "tune"):
+            if not fields[optional]:
+                del fields[optional]
+        return json.dumps(fields, sort_keys=True)
+
+    def with_values(self, values: dict) -> "ExperimentConfig":
+        """This config with `{"network_args.lstm_dim": 64, ...}` set, validated again (the Tuner's
+        trials and the Trainer's best hyperparameters)."""
+        raw = json.loads(self.to_json())
+        for key, value in values.items():
+            section, name = key.split(".", 1)
+            raw[section][name] = value
+        return ExperimentConfig.from_dict(raw)
+
+
+TUNE = {"algorithm": "random", "max_trials": 10, "objective": "", "space": {}}
+ALGORITHMS = ("random", "bayesian", "hyperband")
+OBJECTIVES = {"val_cer": "lines", "val_accuracy": "characters", "val_loss": None}
+# What a search space may vary: the network and training, and the Trainer's augmentation (the
+# other dataset_args shape the examples Transform already wrote, so a trial cannot change them).
+TUNABLE = ("network_args", "train_args", "dataset_args.augment")
+
+
+def check_tune(config: "ExperimentConfig", raw, best_metric: str) -> dict:
+    """The "tune" block with defaults filled in (objective: the metric the best epoch is kept
+    by); every value of the space is tried on `config`, so a bad one is named before any run."""
+    tune = _args({"tune": raw}, "tune", TUNE)
+    tune["objective"] = tune["objective"] or best_metric
+    if tune["algorithm"] not in ALGORITHMS:
+        raise ConfigError(f"tune.algorithm: {tune['algorithm']!r} is not one of {list(ALGORITHMS)}")
+    reads = MODEL_KINDS[config.model].reads
+    if OBJECTIVES.get(tune["objective"], reads) != reads:
+        allowed = [name for name, kind in OBJECTIVES.items() if kind in (None, reads)]
+        raise ConfigError(f"tune.objective: {tune['objective']!r} is not one of {allowed} for {reads}")
+    space = raw.get("space")
+    if not isinstance(space, dict) or not space:
+        raise ConfigError("tune.space: expected a non-empty object of \"section.name\": values")
+    tune["space"] = {key: _check_dimension(config, key, values) for key, values in space.items()}
+    return tune
+
+
+def _check_dimension(config: "ExperimentConfig", key: str, values):
+    """A list of choices, or {"min", "max", "sampling": "linear"|"log"} for a number."""
+    where = f"tune.space.{key}"
+    section, _, name = key.partition(".")
+    if not key.startswith(TUNABLE) or name not in getattr(config, section, {}):
+        raise ConfigError(f"{where}: not a tunable argument of this config "
+                          f"(network_args, train_args or dataset_args.augment* names it takes)")
+    default = getattr(config, section)[name]
+    if isinstance(values, dict):
+        unknown = sorted(set(values) - {"min", "max", "sampling"})
+        if unknown or not {"min", "max"} <= set(values) or isinstance(default, (bool, str)):
+            raise ConfigError(f"{where}: a range is {{\"min\", \"max\", \"sampling\"}} of a number")
+        if values.get("sampling", "linear") not in ("linear", "log"):
+            raise ConfigError(f"{where}.sampling: 'linear' or 'log', not {values['sampling']!r}")
+        if not values["min"] < values["max"]:
+            raise ConfigError(f"{where}: min must be below max")
+        if values.get("sampling") == "log" and not values["min"] > 0:
+            raise ConfigError(f"{where}: log sampling needs min > 0")
+        candidates = [values["min"], values["max"]]
+    elif isinstance(values, list) and values:
+        candidates = values
+    else:
+        raise ConfigError(f"{where}: expected a non-empty list of choices or a min/max range")
+    for value in candidates:
+        try:
+            config.with_values({key: value})
+        except ConfigError as e:
+            raise ConfigError(f"tune.space.{e}") from None
+    return values
 
 
 def _check_keep_best(value: str, best_metric: str) -> None:

@@ -35,30 +35,52 @@ def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool
     )
 
 
-def run_fn(fn_args: FnArgs) -> None:
-    config = ExperimentConfig.from_json(fn_args.custom_config["experiment"])
+def training_setup(fn_args, config, tf_transform_output, val_cer: bool) -> tuple:
+    """(model, train, evaluation, callbacks) for `config`: the compiled network, its batches as
+    the Keras model takes them, and the dataset's callbacks (plus `val_cer` in the logs if asked).
+    The Trainer and each of the Tuner's trials train this way."""
     kind, dataset = MODEL_KINDS[config.model], DATASETS[config.dataset]
     keras.utils.set_random_seed(0)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     image_shape = tuple(tf_transform_output.transformed_feature_spec()[IMAGE_KEY].shape)
     batch_size = config.train_args["batch_size"]
     train = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, shuffle=True)
     evaluation = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, shuffle=False)
     train, callbacks = dataset.training_data(train, config, fn_args.custom_config)
-    callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir))
     model = build_model(config, image_shape)
-    if config.train_args["warm_start"]:
-        print(warm_start(model, config, config.train_args["warm_start"]))
-
-    monitor = config.train_args["keep_best"] or dataset.best_metric
-    if monitor != LAST:
-        if monitor == "val_cer":
-            callbacks.append(ValidationCer(lambda images: kind.read(model, images, config), evaluation))
-        keep_best = KeepBest(monitor)
-        callbacks.append(keep_best)
+    if val_cer:
+        callbacks.append(ValidationCer(lambda images: kind.read(model, images, config), evaluation))
 
     def inputs(features, labels):
         return kind.training_inputs(features, labels), labels
+
+    return model, train.map(inputs), evaluation.map(inputs), callbacks
+
+
+def tuned(config, hyperparameters):
+    """`config` with the Tuner's best values (fn_args.hyperparameters: a keras-tuner
+    HyperParameters config) for the keys of its search space, if there are any."""
+    if not hyperparameters:
+        return config
+    values = hyperparameters["values"]
+    chosen = {key: value for key, value in values.items() if "." in key and not key.startswith("tuner/")}
+    print(f"hyperparameters: {json.dumps(chosen, sort_keys=True)}")
+    return config.with_values(chosen)
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    config = tuned(ExperimentConfig.from_json(fn_args.custom_config["experiment"]),
+                   fn_args.hyperparameters)
+    kind, dataset = MODEL_KINDS[config.model], DATASETS[config.dataset]
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    monitor = config.train_args["keep_best"] or dataset.best_metric
+    model, train, evaluation, callbacks = training_setup(
+        fn_args, config, tf_transform_output, val_cer=monitor == "val_cer")
+    callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir))
+    if config.train_args["warm_start"]:
+        print(warm_start(model, config, config.train_args["warm_start"]))
+    if monitor != LAST:
+        keep_best = KeepBest(monitor)
+        callbacks.append(keep_best)
 
     trained_examples = tf.Variable(0, dtype=tf.int64, trainable=False)
 
@@ -66,7 +88,7 @@ def run_fn(fn_args: FnArgs) -> None:
         trained_examples.assign_add(tf.shape(labels, out_type=tf.int64)[0])
         return features, labels
 
-    train, evaluation = train.map(inputs).map(count), evaluation.map(inputs)
+    train = train.map(count)
     started = time.perf_counter()
     history = model.fit(
         train,

@@ -5,11 +5,15 @@
 
 The config is validated before any component runs. `--save` adds the Pusher: the model is pushed
 to `<root>/serving/<model name>/<version>/` only if the Evaluator blessed it. Artifacts and the
-ML Metadata store live under `--root`, so a rerun reuses cached results.
+ML Metadata store live under `--root`, so a rerun reuses cached results. Runs may share a root
+and run at the same time (`training.run_group`): each names its own pipeline_run context
+(see training.outputs) and reads its own results from it.
 """
 
 import argparse
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from common.quiet import quiet
@@ -33,10 +37,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="official EMNIST files (directory or gzip.zip); default: the embedded sample",
     )
     parser.add_argument("--root", default="artifacts", help="pipeline outputs, metadata, serving")
+    parser.add_argument("--hyperparameters", metavar="RUN",
+                        help="train with the best hyperparameters a tuned run found (no tuning)")
     add_threshold_flags(parser, DATASETS.values())
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX, Beam and Python warnings")
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
+    )
+    parser.add_argument(
+        "--beam-profile", default="local", help="named Beam options (pipeline/beam_profiles.py): "
+        "local, local-mp, dataflow, flink, spark; --beam-arg adds to or overrides them"
     )
     return parser.parse_args(argv)
 
@@ -46,20 +56,22 @@ def run(args: argparse.Namespace) -> dict:
     config = ExperimentConfig.from_json(args.experiment_config)
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
+    from pipeline.beam_profiles import beam_args
     from pipeline.pipeline import create_pipeline
     from pipeline.tasks import task_for
-    from training.outputs import latest_run
+    from training.outputs import latest_run, new_run_id, record_run
 
     dataset = DATASETS[config.dataset]
     root = Path(args.root).resolve()
+    metadata_path = str(root / "metadata.sqlite")
+    hyperparameters = _best_hyperparameters(metadata_path, args.hyperparameters)
     examples_dir, resources = dataset.prepare(config, args.data_dir, str(root))
     task = task_for(
-        config,
+        dataclasses.replace(config, experiment_group=""),  # not the Trainer's: keeps its cache
         resources,
         **thresholds_given(args, DATASETS.values()),
     )
     pipeline_name = f"text-recognizer-{dataset.model_name}"
-    metadata_path = str(root / "metadata.sqlite")
     pipeline = create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(root / "pipelines" / pipeline_name),
@@ -67,15 +79,57 @@ def run(args: argparse.Namespace) -> dict:
         task=task,
         serving_model_dir=str(root / "serving" / dataset.model_name) if args.save else None,
         metadata_path=metadata_path,
-        beam_pipeline_args=args.beam_arg or DEFAULT_BEAM_ARGS,
+        beam_pipeline_args=beam_args(args.beam_profile, args.beam_arg or []),
+        hyperparameters=hyperparameters,
     )
-    BeamDagRunner().run(pipeline)
+    run_id = new_run_id()
+    record_run(metadata_path, run_id, {
+        "experiment": config.to_json(), "experiment_group": config.experiment_group,
+        "pipeline": pipeline_name, "started": time.time(), "status": "running"})
+    outcome = {"status": "failed"}
+    try:
+        _run_pipeline(BeamDagRunner(), pipeline, run_id)
+        outcome["status"] = "complete"
+    except Exception as e:
+        outcome["error"] = str(_root_cause(e))[:2000]
+        raise
+    finally:
+        record_run(metadata_path, run_id, {**outcome, "finished": time.time()})
     return {
         "config": config,
         "examples_dir": examples_dir,
         "resources": resources,
-        "nodes": latest_run(metadata_path),
+        "run_id": run_id,
+        "nodes": latest_run(metadata_path, run_id),
     }
+
+
+def _run_pipeline(runner, pipeline, run_id: str) -> None:
+    """`runner.run(pipeline)`, under our run id instead of one the runner makes up (it substitutes
+    only parameters still unset)."""
+    from tfx.dsl.compiler import compiler
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    ir = compiler.Compiler().compile(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    runner.run_with_ir(ir)
+
+
+def _best_hyperparameters(metadata_path: str, run: str):
+    """The best_hyperparameters artifact of tuned run `run` (id, name or prefix), or None."""
+    if not run:
+        return None
+    from training.runs import find_run, load_runs
+
+    try:
+        found = find_run(load_runs(metadata_path), run)
+    except LookupError as e:
+        raise ConfigError(f"--hyperparameters: {e}") from None
+    if found.hyperparameters is None:
+        raise ConfigError(f"--hyperparameters: run {found.name} has no Tuner output")
+    return found.hyperparameters
 
 
 def summarize(result: dict) -> list:
@@ -87,6 +141,7 @@ def summarize(result: dict) -> list:
 
     nodes = result["nodes"]
     lines = [
+        f"Run: {result['run_id']} (python -m training.runs show {result['run_id']})",
         "Components: "
         + ", ".join(f"{n.node} {n.state.lower()} {n.seconds:.1f}s" for n in nodes.values())
     ]

@@ -1,0 +1,46 @@
+"""LatestPushedModel: the baseline the Evaluator compares a new model with, found by a plain
+container step.
+
+TFX's `Resolver` with `LatestBlessedModelStrategy` compiles to `resolver` executors that only
+Vertex AI runs (open-source KFP accepts container and importer executors only). The Pusher only
+ever pushes blessed models, so the newest version in the push destination *is* the latest blessed
+model: this component copies it into its Model artifact (`Format-Serving/`, where TFMA looks).
+With nothing pushed yet the artifact stays empty and `components.evaluator` drops it, so the first
+run is gated by the value thresholds alone.
+
+Its output depends on the push destination, not on its inputs, so a cached result would be stale:
+`seen_version` (the newest version when the pipeline was built, for the local runner) keys the
+cache, and compiled specs disable the cache of this step (see kubeflow/spec.py).
+"""
+
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+from tfx.utils import io_utils, path_utils
+
+from common.push_layout import newest_version_dir
+
+PUSHED_VERSION = "pushed_version"  # custom property: the version copied, "" when none
+
+
+def copy_newest_version(push_destination: str, model_uri: str) -> str:
+    """Copies the newest version under `push_destination` to the Model artifact at `model_uri`;
+    returns its directory, or "" (copying nothing) when none was pushed."""
+    newest = newest_version_dir(push_destination)
+    if newest is None:
+        tf.io.gfile.makedirs(model_uri)
+        return ""
+    io_utils.copy_dir(newest, path_utils.serving_model_dir(model_uri))
+    return newest
+
+
+@component
+def LatestPushedModel(
+    push_destination: Parameter[str],
+    seen_version: Parameter[str],
+    model: OutputArtifact[standard_artifacts.Model],
+) -> None:
+    """Outputs the newest pushed version as a Model artifact (empty when there is none)."""
+    del seen_version  # only keys the cache
+    model.set_string_custom_property(PUSHED_VERSION, copy_newest_version(push_destination, model.uri))
