@@ -140,11 +140,12 @@ def summarize(result: dict) -> list:
     from training.outputs import custom_property
 
     nodes = result["nodes"]
-    lines = [
-        f"Run: {result['run_id']} (python -m training.runs show {result['run_id']})",
+    run_id = result.get("run_id")  # absent when summarizing nodes read back by other means
+    lines = [f"Run: {run_id} (python -m training.runs show {run_id})"] if run_id else []
+    lines.append(
         "Components: "
         + ", ".join(f"{n.node} {n.state.lower()} {n.seconds:.1f}s" for n in nodes.values())
-    ]
+    )
     evaluation = nodes["Evaluator"].outputs["evaluation"][0].uri
     overall = dict(tfma.load_eval_result(evaluation).slicing_metrics)[()][""][""]
     figures = ", ".join(f"{name} {value['doubleValue']:.4g}" for name, value in overall.items())
