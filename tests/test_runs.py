@@ -3,6 +3,7 @@ run by two workers at once on one pipeline root and metadata store; both runs re
 group, listed, shown and compared, and the bad one summarised with its error."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -100,8 +101,10 @@ def test_a_run_is_found_by_id_name_or_unique_prefix(group):
     assert find_run(recorded, str(run.id)) is run
     assert find_run(recorded, run.name) is run
     assert find_run(recorded, "latest") is run
+    shared = os.path.commonprefix([r.name for r in recorded])  # e.g. "20261130-06", not an id
+    assert len(recorded) > 1 and "-" in shared
     with pytest.raises(LookupError, match="ambiguous"):
-        find_run(recorded, "2")  # every run name starts with the year
+        find_run(recorded, shared)
 
 
 WRITER = """
