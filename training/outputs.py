@@ -43,9 +43,13 @@ def open_store(metadata_path: str, readonly: bool = True) -> metadata_store.Meta
         try:
             return metadata_store.MetadataStore(config)
         except RuntimeError as e:
-            if "Concurrent writes aborted" not in str(e) or attempt == OPEN_ATTEMPTS - 1:
+            if not any(m in str(e) for m in RETRIED) or attempt == OPEN_ATTEMPTS - 1:
                 raise
             time.sleep(random.uniform(0.5, 2))
+
+
+# What MLMD says when another process holds or is creating the store: both pass on a retry.
+RETRIED = ("Concurrent writes aborted", "concurrent connection to the empty database")
 
 
 def new_run_id() -> str:

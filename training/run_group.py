@@ -40,6 +40,10 @@ def run_group(path: str, workers: int, root: str, options: list) -> list:
     name, group = read_experiments(path)
     logs = Path(root) / "groups" / _safe(str(name))
     logs.mkdir(parents=True, exist_ok=True)
+    from training.outputs import open_store
+
+    # The store is created once here: workers that all create an empty store at once collide.
+    open_store(str(Path(root) / "metadata.sqlite"), readonly=False)
     argvs = commands(path, ["--root", root, *options])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run_one, argv, logs / f"{n}.log") for n, argv in enumerate(argvs)]
