@@ -15,14 +15,12 @@ share of lines on each side: what a user who rejects doubtful reads would keep a
 """
 
 import argparse
-import io
 import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from data.features import EVAL_SPLIT, IMAGE_KEY, TEXT_KEY
+from data.features import EVAL_SPLIT
 from evaluation.text_metrics import character_error_rate
 
 
@@ -68,7 +66,7 @@ def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> 
 
 def eval_images(config, examples_dir: str, limit: int) -> tuple:
     """(uint8 line images as a user would send them, truths) of the eval split."""
-    from data.tfrecords import read_examples
+    from data.lines import read_line_images
     from trainer.datasets import DATASETS
 
     dataset = DATASETS[config.dataset]
@@ -81,13 +79,7 @@ def eval_images(config, examples_dir: str, limit: int) -> tuple:
         images, _ = synthesize_lines(texts[:limit], seeds[:limit], bank,
                                      **dataset.synthesis(config.dataset_args))
         return list((images.numpy() * 255).round().astype(np.uint8)), texts[:limit]
-    images, truths = [], []
-    for features in read_examples(examples_dir, EVAL_SPLIT, "line examples"):
-        if len(images) == limit:
-            break
-        images.append(np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0])).convert("L")))
-        truths.append(features[TEXT_KEY].bytes_list.value[0].decode())
-    return images, truths
+    return read_line_images(examples_dir, EVAL_SPLIT, limit)
 
 
 def read(config, model_dir: str, images: list, batch: int = 32) -> tuple:

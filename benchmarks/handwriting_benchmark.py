@@ -19,20 +19,17 @@ and writes a PNG of the first eval lines read by the best run against their trut
 """
 
 import argparse
-import io
 import json
 import os
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 
 from benchmarks.lines_benchmark import DEFAULT_DATA_DIR as EMNIST_DIR
 from benchmarks.lines_benchmark import DEFAULT_NLTK_DATA, pipeline_run
-from data.features import EVAL_SPLIT, IMAGE_KEY, TEXT_KEY
+from data.features import EVAL_SPLIT
+from data.lines import read_line_images
 from data.locations import SHARED_DATA
-from data.tfrecords import read_examples
 from evaluation.line_grid import save_prediction_grid
 from serving.predictors import LinePredictor
 from trainer.config import ExperimentConfig
@@ -77,16 +74,6 @@ def pretrain(args, root: Path) -> str:
     if not result["pushed_to"]:
         raise SystemExit(f"pretraining on EMNIST lines pushed nothing (CER {result['cer']:.3f})")
     return str(Path(result["pushed_to"]).parent)
-
-
-def eval_lines(examples_dir: str) -> tuple:
-    """(uint8 images, truths) of the eval split, as the converter wrote them."""
-    images, truths = [], []
-    for features in read_examples(examples_dir, EVAL_SPLIT, "line examples"):
-        png = features[IMAGE_KEY].bytes_list.value[0]
-        images.append(np.asarray(Image.open(io.BytesIO(png)).convert("L")))
-        truths.append(features[TEXT_KEY].bytes_list.value[0].decode())
-    return images, truths
 
 
 def inference_seconds_per_line(model_dir: str, images: list, batch: int = 32) -> tuple:
@@ -140,7 +127,7 @@ def main(argv=None) -> None:
     for run in args.runs:
         warm = pretrain(args, Path(args.root) / "pretrain") if run == "warm" else ""
         result = pipeline_run(line_config(args, run, warm), args, Path(args.root) / run)
-        images, truths = eval_lines(result["examples_dir"])
+        images, truths = read_line_images(result["examples_dir"], EVAL_SPLIT)
         result["seconds_per_line"], predictions[run] = inference_seconds_per_line(
             result["pushed_to"], images)
         results[run] = result

@@ -143,6 +143,26 @@ def _values(values: dict) -> str:
                      for k, v in sorted(values.items()))
 
 
+def print_sweep(result: dict, label: str, metric: str, objective: str, higher_is_better: bool) -> None:
+    """The default and tuned runs, the best values, then every trial best first."""
+    print(f"| run | eval examples | {label} | Tuner | Trainer | whole run |")
+    print("|---|---|---|---|---|---|")
+    for name, r in (("default config", result["default"]), ("tuned (best values)", result["tuned"])):
+        seconds = r["component_seconds"]
+        tuner = f"{seconds['Tuner']:.1f} s" if "Tuner" in seconds else "-"
+        print(f"| {name} | {r['eval_examples']} | {r[metric]:.4f} | {tuner} "
+              f"| {seconds['Trainer']:.1f} s | {r['wall_seconds']:.1f} s |")
+    print(f"\nBest values: {_values(result['tuned']['best_hyperparameters'])}\n")
+    print(f"| trial | {objective} | time | values |")
+    print("|---|---|---|---|")
+    scored = [t for t in result["tuned"]["trials"] if t["objective"] is not None]
+    unscored = [t for t in result["tuned"]["trials"] if t["objective"] is None]
+    for trial in sorted(scored, key=lambda t: t["objective"], reverse=higher_is_better) + unscored:
+        value = "n/a" if trial["objective"] is None else f"{trial['objective']:.4f}"
+        print(f"| {trial['trial_id']} | {value} | {trial['seconds']:.1f} s "
+              f"| {_values(trial['hyperparameters'])} |")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="EMNIST files for the sweep")
@@ -176,41 +196,14 @@ def main(argv=None) -> None:
     print(json.dumps(results, indent=2, default=str))
 
     if "sweep" in results:
-        s = results["sweep"]
-        d, t = s["default"], s["tuned"]
         print(f"\nSweep: mlp, EMNIST ByClass subsample {args.subsample_fraction}, {args.epochs} epochs, "
               f"{args.algorithm}, {args.trials} trials, objective val_accuracy\n")
-        print("| run | eval ex | eval accuracy | Tuner | Trainer | whole run |")
-        print("|---|---|---|---|---|---|")
-        for name, r in (("default config", d), ("tuned (best values)", t)):
-            seconds = r["component_seconds"]
-            tuner = f"{seconds['Tuner']:.1f} s" if "Tuner" in seconds else "-"
-            print(f"| {name} | {r['eval_examples']} | {r['sparse_categorical_accuracy']:.4f} | {tuner} "
-                  f"| {seconds['Trainer']:.1f} s | {r['wall_seconds']:.1f} s |")
-        print(f"\nBest values: {_values(t['best_hyperparameters'])}\n")
-        print("| trial | val_accuracy | time | values |")
-        print("|---|---|---|---|")
-        for trial in sorted(t["trials"], key=lambda x: -(x["objective"] or 0)):
-            print(f"| {trial['trial_id']} | {trial['objective'] or 0:.4f} | {trial['seconds']:.1f} s "
-                  f"| {_values(trial['hyperparameters'])} |")
+        print_sweep(results["sweep"], "eval accuracy", "sparse_categorical_accuracy", "val_accuracy", True)
     if "lines_sweep" in results:
-        s = results["lines_sweep"]
         print(f"\nLines sweep: LineModelCtc, {args.lines_train} train / {args.lines_eval} eval lines of at most "
               f"{args.lines_max_length} characters, {args.lines_epochs} epochs, batch 32, {args.algorithm}, "
               f"{args.lines_trials} trials, objective val_cer\n")
-        print("| run | eval lines | eval CER | Tuner | Trainer | whole run |")
-        print("|---|---|---|---|---|---|")
-        for name, r in (("default config", s["default"]), ("tuned (best values)", s["tuned"])):
-            seconds = r["component_seconds"]
-            tuner = f"{seconds['Tuner']:.1f} s" if "Tuner" in seconds else "-"
-            print(f"| {name} | {r['eval_examples']} | {r['cer']:.4f} | {tuner} "
-                  f"| {seconds['Trainer']:.1f} s | {r['wall_seconds']:.1f} s |")
-        print(f"\nBest values: {_values(s['tuned']['best_hyperparameters'])}\n")
-        print("| trial | val_cer | time | values |")
-        print("|---|---|---|---|")
-        for trial in sorted(s["tuned"]["trials"], key=lambda x: x["objective"] if x["objective"] is not None else 9):
-            print(f"| {trial['trial_id']} | {trial['objective'] if trial['objective'] is not None else float('nan'):.4f} "
-                  f"| {trial['seconds']:.1f} s | {_values(trial['hyperparameters'])} |")
+        print_sweep(results["lines_sweep"], "eval CER", "cer", "val_cer", False)
     if "groups" in results:
         g = results["groups"]
         print(f"\nGroup: {len(GROUP['experiments'])} experiments (mlp, 1 epoch), data {args.group_data_dir}\n")

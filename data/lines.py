@@ -92,6 +92,20 @@ def convert(fmt: str, source, out, eval_fraction: float = 0.1, seed: int = 0, ev
     return report
 
 
+def read_line_images(out_dir, split: str, limit: int | None = None) -> tuple:
+    """(uint8 gray line images, texts) of a split this module wrote, in order (at most `limit`)."""
+    from data.tfrecords import read_examples
+
+    images, texts = [], []
+    for features in read_examples(out_dir, split, "line examples"):
+        if len(images) == limit:
+            break
+        png = features[IMAGE_KEY].bytes_list.value[0]
+        images.append(np.asarray(Image.open(io.BytesIO(png)).convert("L")))
+        texts.append(features[TEXT_KEY].bytes_list.value[0].decode())
+    return images, texts
+
+
 def choose_eval_pages(pages, eval_fraction: float, seed: int, eval_pages=()) -> set[str]:
     """`eval_pages` (those present) plus pages drawn with `seed` up to round(fraction x pages)."""
     pages = sorted(pages)

@@ -77,17 +77,10 @@ class HandwritingLinesDataset(LineDataset):
         return augment_dataset(train, config.dataset_args["augment_strength"]), []
 
     def eval_example(self, config, examples_dir, resources: dict) -> tuple:
-        import io
+        from data.lines import read_line_images
 
-        import numpy as np
-        from PIL import Image
-
-        from data.features import IMAGE_KEY, TEXT_KEY
-        from data.tfrecords import read_examples
-
-        features = next(iter(read_examples(examples_dir, EVAL_SPLIT, "line examples")))
-        image = Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0]))
-        return np.asarray(image.convert("L")), features[TEXT_KEY].bytes_list.value[0].decode()
+        images, texts = read_line_images(examples_dir, EVAL_SPLIT, limit=1)
+        return images[0], texts[0]
 
 
 class PageXmlLinesDataset(HandwritingLinesDataset):
