@@ -44,11 +44,15 @@ def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> 
     confidences = np.asarray(confidences, float)
     right = np.array([t == r for t, r in zip(truths, reads)])
     line_cer = [character_error_rate([t], [r]) for t, r in zip(truths, reads)]
-    result = {"lines": len(truths), "exact": float(right.mean()), "cer": character_error_rate(truths, reads),
-              "auc": roc_auc(confidences, right),
-              # Negative when more confident lines have fewer errors; informative when few are exact.
-              "spearman_confidence_line_cer": rank_correlation(confidences, line_cer),
-              "by_threshold": {}}
+    result = {
+        "lines": len(truths),
+        "exact": float(right.mean()),
+        "cer": character_error_rate(truths, reads),
+        "auc": roc_auc(confidences, right),
+        # Negative when more confident lines have fewer errors; informative when few are exact.
+        "spearman_confidence_line_cer": rank_correlation(confidences, line_cer),
+        "by_threshold": {},
+    }
     for threshold in (*thresholds, float(np.median(confidences))):
         above = confidences >= threshold
         side = {}
@@ -57,7 +61,8 @@ def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> 
             side[name] = {
                 "share": float(mask.mean()),
                 "cer": character_error_rate([truths[i] for i in chosen], [reads[i] for i in chosen])
-                if len(chosen) else None,
+                if len(chosen)
+                else None,
                 "exact": float(right[mask].mean()) if len(chosen) else None,
             }
         result["by_threshold"][f"{threshold:.3f}"] = side
@@ -76,8 +81,9 @@ def eval_images(config, examples_dir: str, limit: int) -> tuple:
 
         texts, seeds = read_line_examples(examples_dir, EVAL_SPLIT)
         bank = load_glyph_bank(str(Path(examples_dir) / f"glyphs-{EVAL_SPLIT}.npz"))
-        images, _ = synthesize_lines(texts[:limit], seeds[:limit], bank,
-                                     **dataset.synthesis(config.dataset_args))
+        images, _ = synthesize_lines(
+            texts[:limit], seeds[:limit], bank, **dataset.synthesis(config.dataset_args)
+        )
         return list((images.numpy() * 255).round().astype(np.uint8)), texts[:limit]
     return read_line_images(examples_dir, EVAL_SPLIT, limit)
 
@@ -98,9 +104,14 @@ def read(config, model_dir: str, images: list, batch: int = 32) -> tuple:
     warm_start(model, config, model_dir)
     texts, confidences = [], []
     for start in range(0, len(images), batch):
-        encoded = tf.constant([encode_image(image) for image in images[start:start + batch]])
-        normalized = decode_images(encoded, shape[0], shape[1], left_align=True,
-                                   stretch_contrast=getattr(dataset, "stretch_contrast", False))
+        encoded = tf.constant([encode_image(image) for image in images[start : start + batch]])
+        normalized = decode_images(
+            encoded,
+            shape[0],
+            shape[1],
+            left_align=True,
+            stretch_contrast=getattr(dataset, "stretch_contrast", False),
+        )
         outputs = kind.read(model, normalized, config)
         texts += [t.decode() for t in outputs["text"].numpy()]
         confidences += outputs["confidence"].numpy().tolist()
@@ -115,9 +126,14 @@ def evaluate(config, model_dir: str, examples_dir: str, limit: int = 500) -> dic
 
 def markdown(name: str, result: dict) -> str:
     """One table row: the figures, then kept / rejected CER at each threshold (share kept)."""
-    cells = [f"{result['lines']}", f"{result['cer']:.4f}", f"{result['exact']:.3f}",
-             f"{result['auc']:.3f}", f"{result['spearman_confidence_line_cer']:.3f}"]
-    for threshold, sides in result["by_threshold"].items():
+    cells = [
+        f"{result['lines']}",
+        f"{result['cer']:.4f}",
+        f"{result['exact']:.3f}",
+        f"{result['auc']:.3f}",
+        f"{result['spearman_confidence_line_cer']:.3f}",
+    ]
+    for _threshold, sides in result["by_threshold"].items():
         above, below = sides["above"], sides["below"]
         cells.append(f"{_fmt(above['cer'])} / {_fmt(below['cer'])} (keeps {above['share']:.0%})")
     return f"| {name} | " + " | ".join(cells) + " |"
@@ -132,16 +148,24 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--config", required=True, help="the experiment config (JSON) it was trained with")
-    parser.add_argument("--examples", required=True, help="the prepared examples folder of its dataset")
+    parser.add_argument(
+        "--config", required=True, help="the experiment config (JSON) it was trained with"
+    )
+    parser.add_argument(
+        "--examples", required=True, help="the prepared examples folder of its dataset"
+    )
     parser.add_argument("--limit", type=int, default=500, help="eval lines to read")
     parser.add_argument("--name", default="model")
     args = parser.parse_args(argv)
-    result = evaluate(ExperimentConfig.from_json(args.config), args.model, args.examples, args.limit)
+    result = evaluate(
+        ExperimentConfig.from_json(args.config), args.model, args.examples, args.limit
+    )
     print(json.dumps(result, indent=2))
     thresholds = " | ".join(f"CER kept / rejected at {t}" for t in result["by_threshold"])
-    print(f"\n| model | lines | CER | exact lines | AUC (confidence vs exact) | Spearman (confidence, "
-          f"line CER) | {thresholds} |\n|---" * 1 + "|---" * (5 + len(result["by_threshold"])) + "|")
+    print(
+        f"\n| model | lines | CER | exact lines | AUC (confidence vs exact) | Spearman (confidence, "
+        f"line CER) | {thresholds} |\n|---" * 1 + "|---" * (5 + len(result["by_threshold"])) + "|"
+    )
     print(markdown(args.name, result))
 
 

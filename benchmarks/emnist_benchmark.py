@@ -20,9 +20,9 @@ import tensorflow_model_analysis as tfma
 
 from data.features import EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
 from trainer import METRICS_FILE
+from trainer.config import ExperimentConfig
 from trainer.models import build_model
 from training import run_experiment
-from trainer.config import ExperimentConfig
 from transform.preprocessing import decode_images
 
 DEFAULT_DATA_DIR = os.environ.get(
@@ -30,7 +30,9 @@ DEFAULT_DATA_DIR = os.environ.get(
 )
 
 
-def plain_dataset(examples_dir: Path, split: str, batch_size: int, shuffle: bool) -> tf.data.Dataset:
+def plain_dataset(
+    examples_dir: Path, split: str, batch_size: int, shuffle: bool
+) -> tf.data.Dataset:
     """The raw TFRecords -> (normalized image, label) batches, with plain tf.data and no TFX."""
     files = sorted(str(p) for p in (examples_dir / split).glob("*.tfrecord.gz"))
     spec = {
@@ -105,7 +107,10 @@ def main(argv=None) -> None:
     results = {}
     for network in args.networks:
         config = ExperimentConfig.from_dict(
-            {"network": network, "train_args": {"epochs": args.epochs, "batch_size": args.batch_size}}
+            {
+                "network": network,
+                "train_args": {"epochs": args.epochs, "batch_size": args.batch_size},
+            }
         )
         tfx_figures = pipeline_run(config, args.data_dir, Path(args.root) / network)
         plain = plain_keras(config, Path(tfx_figures.pop("examples_dir")))
@@ -113,7 +118,9 @@ def main(argv=None) -> None:
 
     print(json.dumps(results, indent=2))
     print(f"\nEMNIST ByClass, {args.epochs} epochs, batch {args.batch_size}\n")
-    print("| network | train ex | test ex | TFX test acc | plain acc | Trainer ex/s | plain ex/s | ratio |")
+    print(
+        "| network | train ex | test ex | TFX test acc | plain acc | Trainer ex/s | plain ex/s | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for network, r in results.items():
         t, p = r["tfx"], r["plain_keras"]
@@ -128,7 +135,9 @@ def main(argv=None) -> None:
     print("|---|" + "---|" * len(results))
     for component in components + ["whole run"]:
         cells = [
-            r["tfx"]["wall_seconds"] if component == "whole run" else r["tfx"]["component_seconds"][component]
+            r["tfx"]["wall_seconds"]
+            if component == "whole run"
+            else r["tfx"]["component_seconds"][component]
             for r in results.values()
         ]
         print(f"| {component} | " + " | ".join(f"{c:.1f} s" for c in cells) + " |")

@@ -24,7 +24,6 @@ import os
 import time
 from pathlib import Path
 
-
 from benchmarks.lines_benchmark import DEFAULT_DATA_DIR as EMNIST_DIR
 from benchmarks.lines_benchmark import DEFAULT_NLTK_DATA, pipeline_run
 from data.features import EVAL_SPLIT
@@ -42,18 +41,27 @@ PNG_LINES = 12
 
 def line_config(args, run: str, warm_start: str = "") -> ExperimentConfig:
     attention = run == "attention"
-    return ExperimentConfig.from_dict({
-        "dataset": "PageXmlLinesDataset",
-        "model": "LineModelAttention" if attention else "LineModelCtc",
-        "network": "line_attention" if attention else "line_crnn",
-        "network_args": {} if attention else crnn_args(args),
-        "dataset_args": {"max_length": args.max_length, "height": args.height,
-                         "max_width": args.max_width, "eval_pages": str(EVAL_PAGES),
-                         "augment": run == "augment"},
-        "train_args": {"epochs": getattr(args, f"epochs_{run}") or args.epochs,
-                       "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                       "warm_start": warm_start},
-    })
+    return ExperimentConfig.from_dict(
+        {
+            "dataset": "PageXmlLinesDataset",
+            "model": "LineModelAttention" if attention else "LineModelCtc",
+            "network": "line_attention" if attention else "line_crnn",
+            "network_args": {} if attention else crnn_args(args),
+            "dataset_args": {
+                "max_length": args.max_length,
+                "height": args.height,
+                "max_width": args.max_width,
+                "eval_pages": str(EVAL_PAGES),
+                "augment": run == "augment",
+            },
+            "train_args": {
+                "epochs": getattr(args, f"epochs_{run}") or args.epochs,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+                "warm_start": warm_start,
+            },
+        }
+    )
 
 
 def crnn_args(args) -> dict:
@@ -62,15 +70,23 @@ def crnn_args(args) -> dict:
 
 def pretrain(args, root: Path) -> str:
     """line_crnn on synthetic EMNIST lines; returns the pushed model's directory."""
-    config = ExperimentConfig.from_dict({
-        "dataset": "EmnistLinesDataset", "model": "LineModelCtc", "network": "line_crnn",
-        "network_args": crnn_args(args),
-        "dataset_args": {"max_length": 34, "num_train": args.pretrain_lines, "num_eval": 200},
-        "train_args": {"epochs": args.pretrain_epochs, "batch_size": args.batch_size,
-                       "learning_rate": args.learning_rate},
-    })
-    result = pipeline_run(config, argparse.Namespace(**{**vars(args), "data_dir": args.emnist_dir}),
-                          root)
+    config = ExperimentConfig.from_dict(
+        {
+            "dataset": "EmnistLinesDataset",
+            "model": "LineModelCtc",
+            "network": "line_crnn",
+            "network_args": crnn_args(args),
+            "dataset_args": {"max_length": 34, "num_train": args.pretrain_lines, "num_eval": 200},
+            "train_args": {
+                "epochs": args.pretrain_epochs,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+            },
+        }
+    )
+    result = pipeline_run(
+        config, argparse.Namespace(**{**vars(args), "data_dir": args.emnist_dir}), root
+    )
     if not result["pushed_to"]:
         raise SystemExit(f"pretraining on EMNIST lines pushed nothing (CER {result['cer']:.3f})")
     return str(Path(result["pushed_to"]).parent)
@@ -81,24 +97,33 @@ def inference_seconds_per_line(model_dir: str, images: list, batch: int = 32) ->
     predictor = LinePredictor(model_dir)
     predictor.predict_batch(images[:2])  # traced once before timing
     started = time.perf_counter()
-    predictions = [p for i in range(0, len(images), batch)
-                   for p in predictor.predict_batch(images[i:i + batch])]
+    predictions = [
+        p
+        for i in range(0, len(images), batch)
+        for p in predictor.predict_batch(images[i : i + batch])
+    ]
     return (time.perf_counter() - started) / len(images), predictions
 
 
 def print_tables(results: dict) -> None:
-    print("\n| run | model / network | epochs | train lines | eval lines | CER | WER | exact lines "
-          "| Trainer time | s per line (inference) |")
+    print(
+        "\n| run | model / network | epochs | train lines | eval lines | CER | WER | exact lines "
+        "| Trainer time | s per line (inference) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for run, r in results.items():
-        print(f"| {run} | {r['model']} / {r['network']} | {r['epochs']} | {r['train_lines']} "
-              f"| {r['eval_lines']} | {r['cer']:.4f} | {r['wer']:.4f} | {r['exact_line_accuracy']:.4f} "
-              f"| {r['trainer_fit_seconds']:.0f} s | {r['seconds_per_line']:.4f} |")
+        print(
+            f"| {run} | {r['model']} / {r['network']} | {r['epochs']} | {r['train_lines']} "
+            f"| {r['eval_lines']} | {r['cer']:.4f} | {r['wer']:.4f} | {r['exact_line_accuracy']:.4f} "
+            f"| {r['trainer_fit_seconds']:.0f} s | {r['seconds_per_line']:.4f} |"
+        )
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("PAGEXML_DIR", str(SHARED_DATA / "htr" / "hooker")))
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("PAGEXML_DIR", str(SHARED_DATA / "htr" / "hooker"))
+    )
     parser.add_argument("--emnist-dir", default=EMNIST_DIR, help="EMNIST files for the warm start")
     parser.add_argument("--root", default="artifacts/handwriting_benchmark")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
@@ -114,8 +139,12 @@ def main(argv=None) -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--conv-filters", type=int, default=16, help="line_crnn's conv_filters")
     parser.add_argument("--max-cer", type=float, default=1.0, help="blessing: CER upper bound")
-    parser.add_argument("--max-cer-increase", type=float, default=1.0,
-                        help="blessing: CER increase allowed over the root's last blessed model")
+    parser.add_argument(
+        "--max-cer-increase",
+        type=float,
+        default=1.0,
+        help="blessing: CER increase allowed over the root's last blessed model",
+    )
     parser.add_argument("--png", default="docs/images/handwriting_predictions.png")
     args = parser.parse_args(argv)
     if not Path(args.data_dir).is_dir():
@@ -129,15 +158,19 @@ def main(argv=None) -> None:
         result = pipeline_run(line_config(args, run, warm), args, Path(args.root) / run)
         images, truths = read_line_images(result["examples_dir"], EVAL_SPLIT)
         result["seconds_per_line"], predictions[run] = inference_seconds_per_line(
-            result["pushed_to"], images)
+            result["pushed_to"], images
+        )
         results[run] = result
     print(json.dumps(results, indent=2))
     print_tables(results)
     best = min(results, key=lambda run: results[run]["cer"])
-    title = (f"Hooker eval pages, {best} run ({results[best]['network']}): CER "
-             f"{results[best]['cer']:.3f} over {results[best]['eval_lines']} lines; first {PNG_LINES} shown")
-    save_prediction_grid(images[:PNG_LINES], truths[:PNG_LINES], predictions[best][:PNG_LINES],
-                         Path(args.png), title)
+    title = (
+        f"Hooker eval pages, {best} run ({results[best]['network']}): CER "
+        f"{results[best]['cer']:.3f} over {results[best]['eval_lines']} lines; first {PNG_LINES} shown"
+    )
+    save_prediction_grid(
+        images[:PNG_LINES], truths[:PNG_LINES], predictions[best][:PNG_LINES], Path(args.png), title
+    )
     print(f"\n{args.png}: the {best} run's reading of the first eval lines")
 
 

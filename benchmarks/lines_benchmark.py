@@ -26,8 +26,8 @@ import tensorflow_model_analysis as tfma
 from data.features import LENGTH_KEY
 from evaluation.tfma_metrics import CER_NAME, EXACT_LINE_ACCURACY_NAME, WER_NAME
 from trainer import METRICS_FILE
-from training import run_experiment
 from trainer.config import ExperimentConfig
+from training import run_experiment
 from training.outputs import custom_property
 
 _SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -84,14 +84,26 @@ def bucket_cer(by_length: dict, buckets=LENGTH_BUCKETS) -> dict:
 
 
 def pipeline_run(config: ExperimentConfig, args, root: Path) -> dict:
-    argv = [config.to_json(), "--save", "--data-dir", args.data_dir, "--root", str(root),
-            "--max-cer", str(args.max_cer), "--max-cer-increase", str(args.max_cer_increase)]
+    argv = [
+        config.to_json(),
+        "--save",
+        "--data-dir",
+        args.data_dir,
+        "--root",
+        str(root),
+        "--max-cer",
+        str(args.max_cer),
+        "--max-cer-increase",
+        str(args.max_cer_increase),
+    ]
     started = time.perf_counter()
     result = run_experiment.run(run_experiment.parse_args(argv))
     wall = time.perf_counter() - started
     nodes = result["nodes"]
     evaluator = nodes["Evaluator"]
-    slicing_metrics = dict(tfma.load_eval_result(evaluator.outputs["evaluation"][0].uri).slicing_metrics)
+    slicing_metrics = dict(
+        tfma.load_eval_result(evaluator.outputs["evaluation"][0].uri).slicing_metrics
+    )
     overall = slicing_metrics[()][""][""]
     model_run = Path(nodes["Trainer"].outputs["model_run"][0].uri)
     training = json.loads((model_run / METRICS_FILE).read_text())
@@ -118,8 +130,11 @@ def pipeline_run(config: ExperimentConfig, args, root: Path) -> dict:
         "cer_by_length": by_length,
         "cer_by_length_bucket": bucket_cer(by_length),
         "blessed": bool(custom_property(evaluator.outputs["blessing"][0], "blessed")),
-        "pushed_to": (custom_property(pushed, "pushed_destination")
-                      if pushed is not None and custom_property(pushed, "pushed") else None),
+        "pushed_to": (
+            custom_property(pushed, "pushed_destination")
+            if pushed is not None and custom_property(pushed, "pushed")
+            else None
+        ),
     }
 
 
@@ -128,10 +143,14 @@ def _fmt(value, spec=".4f") -> str:
 
 
 def print_tables(results: dict, args) -> None:
-    print(f"\nEMNIST lines (max_length {MAX_LENGTH}, overlap [{MIN_OVERLAP}, {MAX_OVERLAP}]), "
-          f"batch {args.batch_size}; eval lines use EMNIST's test glyphs\n")
-    print("| model | network | epochs | train lines | eval lines | CER | WER | exact-line acc "
-          "| char acc (1 - CER) | train time |")
+    print(
+        f"\nEMNIST lines (max_length {MAX_LENGTH}, overlap [{MIN_OVERLAP}, {MAX_OVERLAP}]), "
+        f"batch {args.batch_size}; eval lines use EMNIST's test glyphs\n"
+    )
+    print(
+        "| model | network | epochs | train lines | eval lines | CER | WER | exact-line acc "
+        "| char acc (1 - CER) | train time |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results.values():
         print(
@@ -140,18 +159,26 @@ def print_tables(results: dict, args) -> None:
             f"| {r['trainer_fit_seconds']:.0f} s |"
         )
     buckets = [f"{low}-{high}" for low, high in LENGTH_BUCKETS]
-    print("\nCER by line length (characters; pooled over the lines of each bucket; lines in brackets)\n")
+    print(
+        "\nCER by line length (characters; pooled over the lines of each bucket; lines in brackets)\n"
+    )
     print("| model | " + " | ".join(buckets) + " |")
     print("|---|" + "---|" * len(buckets))
     for r in results.values():
         cells = [r["cer_by_length_bucket"][b] for b in buckets]
-        print(f"| {r['model']} | " + " | ".join(f"{_fmt(c['cer'])} ({c['lines']})" for c in cells) + " |")
+        print(
+            f"| {r['model']} | "
+            + " | ".join(f"{_fmt(c['cer'])} ({c['lines']})" for c in cells)
+            + " |"
+        )
     components = list(dict.fromkeys(c for r in results.values() for c in r["component_seconds"]))
     print("\n| component | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
     for component in components + ["whole run"]:
         cells = [
-            f"{r['wall_seconds']:.1f} s" if component == "whole run" else _component_cell(r, component)
+            f"{r['wall_seconds']:.1f} s"
+            if component == "whole run"
+            else _component_cell(r, component)
             for r in results.values()
         ]
         print(f"| {component} | " + " | ".join(cells) + " |")
@@ -178,8 +205,12 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--max-cer", type=float, default=1.0, help="blessing: CER upper bound")
-    parser.add_argument("--max-cer-increase", type=float, default=1.0,
-                        help="blessing: CER increase allowed over the root's last blessed model")
+    parser.add_argument(
+        "--max-cer-increase",
+        type=float,
+        default=1.0,
+        help="blessing: CER increase allowed over the root's last blessed model",
+    )
     args = parser.parse_args(argv)
     if not Path(args.data_dir).exists():
         parser.error(f"--data-dir {args.data_dir} does not exist (set EMNIST_DIR)")
@@ -191,19 +222,25 @@ def main(argv=None) -> None:
         network, short = MODELS[model]
         epochs = getattr(args, f"epochs_{short}")
         epochs = args.epochs if epochs is None else epochs
-        config = ExperimentConfig.from_dict({
-            "dataset": "EmnistLinesDataset",
-            "model": model,
-            "network": network,
-            "dataset_args": {"max_length": MAX_LENGTH, "min_overlap": MIN_OVERLAP,
-                             "max_overlap": MAX_OVERLAP, "num_train": args.num_train,
-                             "num_eval": args.num_eval},
-            "train_args": {
-                "epochs": epochs,
-                "batch_size": args.batch_size,
-                "learning_rate": args.learning_rate,
-            },
-        })
+        config = ExperimentConfig.from_dict(
+            {
+                "dataset": "EmnistLinesDataset",
+                "model": model,
+                "network": network,
+                "dataset_args": {
+                    "max_length": MAX_LENGTH,
+                    "min_overlap": MIN_OVERLAP,
+                    "max_overlap": MAX_OVERLAP,
+                    "num_train": args.num_train,
+                    "num_eval": args.num_eval,
+                },
+                "train_args": {
+                    "epochs": epochs,
+                    "batch_size": args.batch_size,
+                    "learning_rate": args.learning_rate,
+                },
+            }
+        )
         results[model] = pipeline_run(config, args, Path(args.root) / network)
 
     print(json.dumps(results, indent=2))

@@ -26,6 +26,7 @@ Two measurements for issue-style questions about the server rather than the clie
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import shutil
@@ -112,10 +113,8 @@ def error_kind(error: Exception) -> str:
 def run(target, concurrency: int, duration: float, max_requests: int, warmup: int = 0) -> dict:
     """Drives `target()` from `concurrency` threads; returns the counts and latencies."""
     for _ in range(warmup):
-        try:
+        with contextlib.suppress(Exception):
             target()
-        except Exception:  # noqa: BLE001, S110 - warm-up failures show up in the run itself
-            pass
     lock = threading.Lock()
     started = 0
     latencies, starts, errors = [], [], Counter()
@@ -131,7 +130,7 @@ def run(target, concurrency: int, duration: float, max_requests: int, warmup: in
             begin = time.perf_counter()
             try:
                 target()
-            except Exception as e:  # noqa: BLE001 - counted, never fatal
+            except Exception as e:
                 with lock:
                     errors[error_kind(e)] += 1
                 continue
@@ -171,9 +170,13 @@ def reset_peak_rss(pid: int) -> bool:
 
 def rss_mb(pid: int) -> dict:
     """{"rss": current, "peak": VmHWM} of a process, in MB."""
-    return {name: round(kb / 1024, 1) if kb is not None else None
-            for name, kb in (("rss", _proc_status_kb(pid, "VmRSS")),
-                             ("peak", _proc_status_kb(pid, "VmHWM")))}
+    return {
+        name: round(kb / 1024, 1) if kb is not None else None
+        for name, kb in (
+            ("rss", _proc_status_kb(pid, "VmRSS")),
+            ("peak", _proc_status_kb(pid, "VmHWM")),
+        )
+    }
 
 
 class Swap:
@@ -199,7 +202,7 @@ class Swap:
                 if self.version in self.available_versions():
                     self.available = time.perf_counter()
                     return
-            except Exception:  # noqa: BLE001, S110 - the server may be busy loading; ask again
+            except Exception:
                 pass
             time.sleep(0.05)
 
@@ -212,22 +215,31 @@ def swap_report(result: dict, swap: Swap, window: float) -> dict:
     end = (swap.available or float("inf")) + window
     pairs = list(zip(result["starts"], result["latencies"]))
     steady = np.array([latency for start, latency in pairs if start < swap.pushed]) * 1000
-    during = np.array([latency for start, latency in pairs
-                       if swap.pushed <= start < end]) * 1000
+    during = np.array([latency for start, latency in pairs if swap.pushed <= start < end]) * 1000
 
     def figures(values) -> dict:
         if not len(values):
             return {"requests": 0}
-        return {"requests": len(values), "p50": round(float(np.percentile(values, 50)), 2),
-                "p99": round(float(np.percentile(values, 99)), 2),
-                "max": round(float(values.max()), 2)}
+        return {
+            "requests": len(values),
+            "p50": round(float(np.percentile(values, 50)), 2),
+            "p99": round(float(np.percentile(values, 99)), 2),
+            "max": round(float(values.max()), 2),
+        }
 
     steady_figures, during_figures = figures(steady), figures(during)
-    ratios = {f"{q}_ratio": round(during_figures[q] / steady_figures[q], 2)
-              for q in ("p50", "p99") if q in during_figures and q in steady_figures}
-    return {"version": swap.version,
-            "load_seconds": round(swap.available - swap.pushed, 2) if swap.available else None,
-            "steady": steady_figures, "during_swap": during_figures, **ratios}
+    ratios = {
+        f"{q}_ratio": round(during_figures[q] / steady_figures[q], 2)
+        for q in ("p50", "p99")
+        if q in during_figures and q in steady_figures
+    }
+    return {
+        "version": swap.version,
+        "load_seconds": round(swap.available - swap.pushed, 2) if swap.available else None,
+        "steady": steady_figures,
+        "during_swap": during_figures,
+        **ratios,
+    }
 
 
 def report(result: dict, concurrency: int, batch_size: int) -> dict:
@@ -288,16 +300,28 @@ def _parse_args(argv):
         help="images per request (rest, grpc; the app takes 1)",
     )
     parser.add_argument("--image", type=Path, help="image file to send (default: a drawn line)")
-    parser.add_argument("--image-size", metavar="WxH",
-                        help="send a drawn line of this size instead (e.g. 4096x4096)")
-    parser.add_argument("--rss-pid", type=int,
-                        help="report this process's RSS before and peak during the run")
-    parser.add_argument("--swap-dir", type=Path,
-                        help="the served model's base path: push its next version during the run")
-    parser.add_argument("--swap-after", type=float, default=5.0,
-                        help="seconds into the run to push it (5)")
-    parser.add_argument("--swap-window", type=float, default=1.0,
-                        help="seconds after it is AVAILABLE still counted as during the swap (1)")
+    parser.add_argument(
+        "--image-size",
+        metavar="WxH",
+        help="send a drawn line of this size instead (e.g. 4096x4096)",
+    )
+    parser.add_argument(
+        "--rss-pid", type=int, help="report this process's RSS before and peak during the run"
+    )
+    parser.add_argument(
+        "--swap-dir",
+        type=Path,
+        help="the served model's base path: push its next version during the run",
+    )
+    parser.add_argument(
+        "--swap-after", type=float, default=5.0, help="seconds into the run to push it (5)"
+    )
+    parser.add_argument(
+        "--swap-window",
+        type=float,
+        default=1.0,
+        help="seconds after it is AVAILABLE still counted as during the swap (1)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="requests sent first, not counted")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -337,14 +361,18 @@ def _available(args) -> set:
         with client.GrpcClient(args.url, args.model, timeout=5) as status_client:
             return {s["version"] for s in status_client.status() if s["state"] == "AVAILABLE"}
     answer = requests.get(f"{args.url.rstrip('/')}/v1/models/{args.model}", timeout=5).json()
-    return {int(s["version"]) for s in answer["model_version_status"]
-            if s["state"] == "AVAILABLE"}
+    return {int(s["version"]) for s in answer["model_version_status"] if s["state"] == "AVAILABLE"}
 
 
 def main(argv=None) -> int:
     args = _parse_args(argv)
-    image = (args.image.read_bytes() if args.image else
-             default_image(*args.image_size) if args.image_size else default_image())
+    image = (
+        args.image.read_bytes()
+        if args.image
+        else default_image(*args.image_size)
+        if args.image_size
+        else default_image()
+    )
     if args.target == "app":
         target = AppTarget(args.url, image, args.timeout)
     else:

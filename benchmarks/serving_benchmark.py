@@ -56,8 +56,9 @@ from common.push_layout import LINES_MODEL
 from common.signatures import IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PUSHED_DIR = (REPO / "artifacts" / "lines_benchmark" / "line_lstm_ctc" / "serving"
-                      / LINES_MODEL)
+DEFAULT_PUSHED_DIR = (
+    REPO / "artifacts" / "lines_benchmark" / "line_lstm_ctc" / "serving" / LINES_MODEL
+)
 BATCHING_CONFIG = REPO / "serving" / "config" / "batching.config"
 MONITORING_CONFIG = REPO / "serving" / "config" / "monitoring.config"
 METRICS_PATH = "/monitoring/prometheus/metrics"
@@ -86,10 +87,15 @@ def export_untrained(path: Path) -> Path:
     weights, exported by trainer.export as the Trainer does."""
     from trainer.export import export_untrained_line_model
 
-    export_untrained_line_model({
-        "dataset": "EmnistLinesDataset", "model": "LineModelCtc", "network": "line_lstm_ctc",
-        "dataset_args": {"max_length": MAX_LENGTH},
-    }, path)
+    export_untrained_line_model(
+        {
+            "dataset": "EmnistLinesDataset",
+            "model": "LineModelCtc",
+            "network": "line_lstm_ctc",
+            "dataset_args": {"max_length": MAX_LENGTH},
+        },
+        path,
+    )
     return path
 
 
@@ -140,8 +146,9 @@ class Rest:
         if not hasattr(self._local, "session"):
             self._local.session = requests.Session()
         body = json.dumps({"instances": [{"b64": self.b64}] * self.batch})
-        response = self._local.session.post(self.url, data=body, timeout=self.timeout,
-                                            headers={"Content-Type": "application/json"})
+        response = self._local.session.post(
+            self.url, data=body, timeout=self.timeout, headers={"Content-Type": "application/json"}
+        )
         payload = response.json()
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {payload.get('error', '')}"[:200])
@@ -158,8 +165,13 @@ class Grpc:
         from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
         self._tf, self._predict_pb2 = tf, predict_pb2
-        self.channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)])
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_send_message_length", 64 << 20),
+                ("grpc.max_receive_message_length", 64 << 20),
+            ],
+        )
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.images = [image] * batch
         self.batch, self.timeout = batch, timeout
@@ -192,9 +204,12 @@ def codec_ms(model_dir: Path, image: bytes, batch: int, repeats: int) -> dict:
     from serving.local_server.rest_json import JsonDecoder, request_inputs, response_json
 
     images = [image] * batch
-    outputs = {name: value.numpy()
-               for name, value in serving_function(model_dir)(
-                   **{IMAGE_BYTES_INPUT: tf.constant(images)}).items()}
+    outputs = {
+        name: value.numpy()
+        for name, value in serving_function(model_dir)(
+            **{IMAGE_BYTES_INPUT: tf.constant(images)}
+        ).items()
+    }
     inputs_info = read_signature_defs(model_dir)[SERVING_SIGNATURE].inputs
     decoder = JsonDecoder(64 << 20)
     b64 = base64.b64encode(image).decode("ascii")
@@ -235,17 +250,31 @@ class ServerProcess:
     """`python -m serving.local_server` over a models directory, on free ports."""
 
     def __init__(self, models_dir: Path, log_path: Path, batching: bool, grpc_threads: int):
-        command = [sys.executable, "-m", "serving.local_server", "--models_dir", str(models_dir),
-                   "--rest_port", "0", "--grpc_port", "0", "--file_system_poll_wait_seconds", "0",
-                   "--monitoring_config_file", str(MONITORING_CONFIG),
-                   "--grpc_max_threads", str(grpc_threads)]
+        command = [
+            sys.executable,
+            "-m",
+            "serving.local_server",
+            "--models_dir",
+            str(models_dir),
+            "--rest_port",
+            "0",
+            "--grpc_port",
+            "0",
+            "--file_system_poll_wait_seconds",
+            "0",
+            "--monitoring_config_file",
+            str(MONITORING_CONFIG),
+            "--grpc_max_threads",
+            str(grpc_threads),
+        ]
         if batching:
             command += ["--enable_batching", "--batching_parameters_file", str(BATCHING_CONFIG)]
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - open while the server runs
         env = dict(os.environ, PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="3")
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                        stderr=self.log, env=env, text=True)
+        self.process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=self.log, env=env, text=True
+        )
         self.banner = self._wait_for_banner()
         match = re.search(r"REST (http://\S+) and gRPC (\S+);", self.banner)
         if not match:
@@ -255,14 +284,17 @@ class ServerProcess:
 
     def _wait_for_banner(self) -> str:
         found = []
-        reader = threading.Thread(target=lambda: found.append(self.process.stdout.readline()),
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: found.append(self.process.stdout.readline()), daemon=True
+        )
         reader.start()
         reader.join(SERVER_START_TIMEOUT)
         if not found or not found[0]:
             self.stop()
-            raise RuntimeError(f"the local server did not start; see {self.log_path}:\n"
-                               + self.log_path.read_text()[-2000:])
+            raise RuntimeError(
+                f"the local server did not start; see {self.log_path}:\n"
+                + self.log_path.read_text()[-2000:]
+            )
         return found[0].strip()
 
     def model_calls(self) -> tuple:
@@ -271,8 +303,12 @@ class ServerProcess:
             text = response.read().decode()
         totals = []
         for name in ("local_server_model_calls_total", "local_server_model_call_examples_total"):
-            totals.append(sum(int(value) for value in
-                              re.findall(rf"^{name}\{{[^}}]*\}} (\d+)$", text, re.MULTILINE)))
+            totals.append(
+                sum(
+                    int(value)
+                    for value in re.findall(rf"^{name}\{{[^}}]*\}} (\d+)$", text, re.MULTILINE)
+                )
+            )
         return tuple(totals)
 
     def stop(self) -> None:
@@ -311,13 +347,17 @@ class Cell:
         self.wall += result["wall_seconds"]
 
     def result(self) -> dict:
-        figures = report({"wall_seconds": self.wall, "latencies": self.latencies,
-                          "errors": self.errors}, self.concurrency, self.batch)
+        figures = report(
+            {"wall_seconds": self.wall, "latencies": self.latencies, "errors": self.errors},
+            self.concurrency,
+            self.batch,
+        )
         figures.update(self.labels)
         if self.server:
             figures["model_calls"] = self.model_calls
-            figures["images_per_model_call"] = (round(self.model_images / self.model_calls, 2)
-                                                if self.model_calls else None)
+            figures["images_per_model_call"] = (
+                round(self.model_images / self.model_calls, 2) if self.model_calls else None
+            )
         return figures
 
 
@@ -328,8 +368,11 @@ def interleaved(cells: list, duration: float, rounds: int, warmup: int) -> None:
     for round_index in range(rounds):
         for cell in cells:
             cell.measure(duration / rounds)
-            print(f"  round {round_index + 1}/{rounds} {cell.name}: {len(cell.latencies)} requests",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  round {round_index + 1}/{rounds} {cell.name}: {len(cell.latencies)} requests",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _ratio(value, reference):
@@ -340,27 +383,55 @@ def _ratio(value, reference):
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.serving_benchmark",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds measured per cell, split over the rounds (10)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="slices each cell's time is split into, interleaved with the other "
-                        "cells' (2)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.serving_benchmark", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="seconds measured per cell, split over the rounds (10)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="slices each cell's time is split into, interleaved with the other cells' (2)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="requests per cell not counted (3)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32],
-                        help="images per request in the one-client cells (1 32)")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="client threads in the batching cells, one image a request (16)")
-    parser.add_argument("--model-dir", type=Path, help="SavedModel (or model directory of "
-                        "versions) to serve instead of the pushed or untrained line model")
-    parser.add_argument("--pushed-dir", type=Path, default=DEFAULT_PUSHED_DIR,
-                        help="where the lines benchmark pushes line_lstm_ctc (used if it holds a "
-                        "version)")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[1, 32],
+        help="images per request in the one-client cells (1 32)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="client threads in the batching cells, one image a request (16)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="SavedModel (or model directory of "
+        "versions) to serve instead of the pushed or untrained line model",
+    )
+    parser.add_argument(
+        "--pushed-dir",
+        type=Path,
+        default=DEFAULT_PUSHED_DIR,
+        help="where the lines benchmark pushes line_lstm_ctc (used if it holds a version)",
+    )
     parser.add_argument("--image", type=Path, help="image file to send (default: a 28 x 952 line)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (60)")
-    parser.add_argument("--codec-repeats", type=int, default=200,
-                        help="repetitions of the encoding-alone measurement (200)")
+    parser.add_argument(
+        "--codec-repeats",
+        type=int,
+        default=200,
+        help="repetitions of the encoding-alone measurement (200)",
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON results here")
     args = parser.parse_args(argv)
     if args.duration <= 0 or min(args.rounds, args.concurrency, args.codec_repeats) < 1:
@@ -386,10 +457,14 @@ def main(argv=None) -> int:
         elif (pushed := newest_version(args.pushed_dir)) is not None:
             model_dir, source = pushed, f"trained, pushed to {pushed}"
         else:
-            print("exporting an untrained LineModelCtc (no pushed model found) ...", file=sys.stderr)
+            print(
+                "exporting an untrained LineModelCtc (no pushed model found) ...", file=sys.stderr
+            )
             model_dir = export_untrained(work / "untrained")
-            source = (f"untrained LineModelCtc/line_lstm_ctc, max_length {MAX_LENGTH} "
-                      f"({args.pushed_dir} holds no pushed version)")
+            source = (
+                f"untrained LineModelCtc/line_lstm_ctc, max_length {MAX_LENGTH} "
+                f"({args.pushed_dir} holds no pushed version)"
+            )
         models_dir = work / "models"
         shutil.copytree(model_dir, models_dir / MODEL_NAME / "1")
         image = args.image.read_bytes() if args.image else line_png()
@@ -405,10 +480,24 @@ def main(argv=None) -> int:
         started = time.time()
         cells = []
         for batch in args.batch_sizes:
-            cells.append(Cell(f"in-process b{batch}", InProcess(model_dir, image, batch), 1, batch,
-                              path="in-process"))
-            cells.append(Cell(f"REST b{batch}", Rest(plain.rest_url, image, batch, args.timeout),
-                              1, batch, path="REST"))
+            cells.append(
+                Cell(
+                    f"in-process b{batch}",
+                    InProcess(model_dir, image, batch),
+                    1,
+                    batch,
+                    path="in-process",
+                )
+            )
+            cells.append(
+                Cell(
+                    f"REST b{batch}",
+                    Rest(plain.rest_url, image, batch, args.timeout),
+                    1,
+                    batch,
+                    path="REST",
+                )
+            )
             grpc_target = Grpc(plain.grpc_target, image, batch, args.timeout)
             grpc_targets.append(grpc_target)
             cells.append(Cell(f"gRPC b{batch}", grpc_target, 1, batch, path="gRPC"))
@@ -420,49 +509,80 @@ def main(argv=None) -> int:
                 else:
                     target = Grpc(server.grpc_target, image, 1, args.timeout)
                     grpc_targets.append(target)
-                concurrent.append(Cell(f"{api} x{args.concurrency} batching {'on' if on else 'off'}",
-                                       target, args.concurrency, 1, server, api=api, batching=on))
-        print(f"measuring {len(cells) + len(concurrent)} cells, {args.duration:g} s each ...",
-              file=sys.stderr, flush=True)
+                concurrent.append(
+                    Cell(
+                        f"{api} x{args.concurrency} batching {'on' if on else 'off'}",
+                        target,
+                        args.concurrency,
+                        1,
+                        server,
+                        api=api,
+                        batching=on,
+                    )
+                )
+        print(
+            f"measuring {len(cells) + len(concurrent)} cells, {args.duration:g} s each ...",
+            file=sys.stderr,
+            flush=True,
+        )
         interleaved(cells + concurrent, args.duration, args.rounds, args.warmup)
         load_after = os.getloadavg()
-        codec = {batch: codec_ms(model_dir, image, batch, args.codec_repeats)
-                 for batch in args.batch_sizes}
+        codec = {
+            batch: codec_ms(model_dir, image, batch, args.codec_repeats)
+            for batch in args.batch_sizes
+        }
 
         single = [cell.result() for cell in cells]
         for figures in single:
-            reference = next(f for f in single
-                             if f["path"] == "in-process" and f["batch_size"] == figures["batch_size"])
+            reference = next(
+                f
+                for f in single
+                if f["path"] == "in-process" and f["batch_size"] == figures["batch_size"]
+            )
             figures["requests_per_second_vs_in_process"] = _ratio(
-                figures["requests_per_second"], reference["requests_per_second"])
+                figures["requests_per_second"], reference["requests_per_second"]
+            )
             for q in ("p50", "p95"):
                 figures[f"latency_{q}_vs_in_process"] = _ratio(
-                    figures["latency_ms"][q], reference["latency_ms"][q])
+                    figures["latency_ms"][q], reference["latency_ms"][q]
+                )
             if figures["path"] != "in-process" and figures["latency_ms"]["p50"] is not None:
                 figures["latency_p50_added_ms"] = round(
-                    figures["latency_ms"]["p50"] - reference["latency_ms"]["p50"], 2)
+                    figures["latency_ms"]["p50"] - reference["latency_ms"]["p50"], 2
+                )
                 figures["encoding_ms"] = codec[figures["batch_size"]][figures["path"]]
         many = [cell.result() for cell in concurrent]
         for figures in many:
             if figures["batching"]:
                 off = next(f for f in many if f["api"] == figures["api"] and not f["batching"])
                 figures["requests_per_second_vs_batching_off"] = _ratio(
-                    figures["requests_per_second"], off["requests_per_second"])
+                    figures["requests_per_second"], off["requests_per_second"]
+                )
         import tensorflow as tf
 
         results = {
             "model": source,
-            "image": f"{len(image)}-byte PNG" + (f" ({args.image})" if args.image else
-                                                 f" of {LINE_SHAPE[0]} x {LINE_SHAPE[1]} pixels"),
+            "image": f"{len(image)}-byte PNG"
+            + (
+                f" ({args.image})"
+                if args.image
+                else f" of {LINE_SHAPE[0]} x {LINE_SHAPE[1]} pixels"
+            ),
             "batching_config": _batching_summary(),
             "duration_per_cell_s": args.duration,
             "rounds": args.rounds,
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
             "wall_seconds": round(time.time() - started, 1),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "python": platform.python_version(), "tensorflow": tf.__version__,
-                        "load_average_1min_before_after": [round(load_before[0], 2),
-                                                           round(load_after[0], 2)]},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "tensorflow": tf.__version__,
+                "load_average_1min_before_after": [
+                    round(load_before[0], 2),
+                    round(load_after[0], 2),
+                ],
+            },
             "one_client": single,
             "concurrent": many,
         }
@@ -484,9 +604,11 @@ def _batching_summary() -> str:
     from serving.local_server import BatchingOptions
 
     options = BatchingOptions.from_file(BATCHING_CONFIG)
-    return (f"max_batch_size {options.max_batch_size}, batch_timeout_micros "
-            f"{options.batch_timeout_micros}, max_enqueued_batches {options.max_enqueued_batches}, "
-            f"num_batch_threads {options.num_batch_threads}")
+    return (
+        f"max_batch_size {options.max_batch_size}, batch_timeout_micros "
+        f"{options.batch_timeout_micros}, max_enqueued_batches {options.max_enqueued_batches}, "
+        f"num_batch_threads {options.num_batch_threads}"
+    )
 
 
 def _ms(value) -> str:
@@ -502,11 +624,16 @@ def _x(value) -> str:
 
 
 def markdown(results: dict, concurrency: int) -> str:
-    lines = ["One client, requests back to back:", "",
-             ("| path | images/request | req/s | images/s | p50 ms | p95 ms | req/s vs in-process "
-              "| p50 vs in-process | p95 vs in-process | p50 added ms | of which encoding ms "
-              "| errors |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "One client, requests back to back:",
+        "",
+        (
+            "| path | images/request | req/s | images/s | p50 ms | p95 ms | req/s vs in-process "
+            "| p50 vs in-process | p95 vs in-process | p50 added ms | of which encoding ms "
+            "| errors |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for f in results["one_client"]:
         lines.append(
             f"| {f['path']} | {f['batch_size']} | {f['requests_per_second']:.1f} | "
@@ -514,19 +641,29 @@ def markdown(results: dict, concurrency: int) -> str:
             f"{_ms(f['latency_ms']['p95'])} | {_x(f['requests_per_second_vs_in_process'])} | "
             f"{_x(f['latency_p50_vs_in_process'])} | {_x(f['latency_p95_vs_in_process'])} | "
             f"{_ms2(f.get('latency_p50_added_ms'))} | {_ms2(f.get('encoding_ms'))} | "
-            f"{f['errors']} |")
-    lines += ["", (f"{concurrency} clients, one image per request, local server with batching "
-                   f"off and on ({results['batching_config']}):"), "",
-              ("| API | batching | req/s (= images/s) | p50 ms | p95 ms | model calls | images per "
-               "model call | req/s vs batching off | errors |"),
-              "|---|---|---|---|---|---|---|---|---|"]
+            f"{f['errors']} |"
+        )
+    lines += [
+        "",
+        (
+            f"{concurrency} clients, one image per request, local server with batching "
+            f"off and on ({results['batching_config']}):"
+        ),
+        "",
+        (
+            "| API | batching | req/s (= images/s) | p50 ms | p95 ms | model calls | images per "
+            "model call | req/s vs batching off | errors |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for f in results["concurrent"]:
         lines.append(
             f"| {f['api']} | {'on' if f['batching'] else 'off'} | {f['requests_per_second']:.1f} | "
             f"{_ms(f['latency_ms']['p50'])} | {_ms(f['latency_ms']['p95'])} | {f['model_calls']} | "
             f"{f['images_per_model_call'] if f['images_per_model_call'] is not None else '-'} | "
             f"{_x(f.get('requests_per_second_vs_batching_off')) if f['batching'] else ''} | "
-            f"{f['errors']} |")
+            f"{f['errors']} |"
+        )
     return "\n".join(lines)
 
 

@@ -39,10 +39,14 @@ SPACE = {
 SAMPLE_DATA = "data/sample/emnist"
 
 
-def pipeline_run(config: dict, data_dir: str, root: Path, metric: str = "sparse_categorical_accuracy") -> dict:
+def pipeline_run(
+    config: dict, data_dir: str, root: Path, metric: str = "sparse_categorical_accuracy"
+) -> dict:
     import tensorflow_model_analysis as tfma
 
-    args = run_experiment.parse_args([json.dumps(config), "--data-dir", data_dir, "--root", str(root)])
+    args = run_experiment.parse_args(
+        [json.dumps(config), "--data-dir", data_dir, "--root", str(root)]
+    )
     started = time.perf_counter()
     result = run_experiment.run(args)
     wall = time.perf_counter() - started
@@ -62,7 +66,9 @@ def pipeline_run(config: dict, data_dir: str, root: Path, metric: str = "sparse_
         figures["trials"] = json.loads((results_dir / "trials.json").read_text())
         best_dir = Path(nodes["Tuner"].outputs["best_hyperparameters"][0].uri)
         best = json.loads((best_dir / "best_hyperparameters.txt").read_text())
-        figures["best_hyperparameters"] = {k: v for k, v in best["values"].items() if not k.startswith("tuner/")}
+        figures["best_hyperparameters"] = {
+            k: v for k, v in best["values"].items() if not k.startswith("tuner/")
+        }
     return figures
 
 
@@ -74,8 +80,15 @@ def sweep(args) -> dict:
         "dataset_args": {"subsample_fraction": args.subsample_fraction},
         "train_args": {"epochs": args.epochs},
     }
-    tuned = {**config, "tune": {"algorithm": args.algorithm, "max_trials": args.trials,
-                                "objective": "val_accuracy", "space": SPACE}}
+    tuned = {
+        **config,
+        "tune": {
+            "algorithm": args.algorithm,
+            "max_trials": args.trials,
+            "objective": "val_accuracy",
+            "space": SPACE,
+        },
+    }
     ExperimentConfig.from_dict(tuned)  # a bad space fails before anything runs
     default = pipeline_run(config, args.data_dir, root)
     best = pipeline_run(tuned, args.data_dir, root)
@@ -94,12 +107,22 @@ def lines_sweep(args) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     config = {
         "model": "LineModelCtc",
-        "dataset_args": {"num_train": args.lines_train, "num_eval": args.lines_eval,
-                         "max_length": args.lines_max_length},
+        "dataset_args": {
+            "num_train": args.lines_train,
+            "num_eval": args.lines_eval,
+            "max_length": args.lines_max_length,
+        },
         "train_args": {"epochs": args.lines_epochs, "batch_size": 32},
     }
-    tuned = {**config, "tune": {"algorithm": args.algorithm, "max_trials": args.lines_trials,
-                                "objective": "val_cer", "space": LINES_SPACE}}
+    tuned = {
+        **config,
+        "tune": {
+            "algorithm": args.algorithm,
+            "max_trials": args.lines_trials,
+            "objective": "val_cer",
+            "space": LINES_SPACE,
+        },
+    }
     ExperimentConfig.from_dict(tuned)
     default = pipeline_run(config, args.data_dir, root, metric="cer")
     best = pipeline_run(tuned, args.data_dir, root, metric="cer")
@@ -109,7 +132,11 @@ def lines_sweep(args) -> dict:
 GROUP = {
     "experiment_group": "sweep-benchmark",
     "experiments": [
-        {"network": "mlp", "network_args": {"num_layers": n, "layer_size": 64}, "train_args": {"epochs": 1}}
+        {
+            "network": "mlp",
+            "network_args": {"num_layers": n, "layer_size": 64},
+            "train_args": {"epochs": 1},
+        }
         for n in (1, 2, 3, 4)
     ],
 }
@@ -127,7 +154,9 @@ def groups(args) -> dict:
     for workers in (1, 2):
         root = folder / f"workers{workers}"
         started = time.perf_counter()
-        results = run_group(str(experiments), workers, str(root), ["--data-dir", args.group_data_dir])
+        results = run_group(
+            str(experiments), workers, str(root), ["--data-dir", args.group_data_dir]
+        )
         figures[workers] = {
             "wall_seconds": time.perf_counter() - started,
             "finished": sum(r["returncode"] == 0 for r in results),
@@ -139,19 +168,28 @@ def groups(args) -> dict:
 
 
 def _values(values: dict) -> str:
-    return ", ".join(f"{k.split('.', 1)[1]} {v:.3g}" if isinstance(v, float) else f"{k.split('.', 1)[1]} {v}"
-                     for k, v in sorted(values.items()))
+    return ", ".join(
+        f"{k.split('.', 1)[1]} {v:.3g}" if isinstance(v, float) else f"{k.split('.', 1)[1]} {v}"
+        for k, v in sorted(values.items())
+    )
 
 
-def print_sweep(result: dict, label: str, metric: str, objective: str, higher_is_better: bool) -> None:
+def print_sweep(
+    result: dict, label: str, metric: str, objective: str, higher_is_better: bool
+) -> None:
     """The default and tuned runs, the best values, then every trial best first."""
     print(f"| run | eval examples | {label} | Tuner | Trainer | whole run |")
     print("|---|---|---|---|---|---|")
-    for name, r in (("default config", result["default"]), ("tuned (best values)", result["tuned"])):
+    for name, r in (
+        ("default config", result["default"]),
+        ("tuned (best values)", result["tuned"]),
+    ):
         seconds = r["component_seconds"]
         tuner = f"{seconds['Tuner']:.1f} s" if "Tuner" in seconds else "-"
-        print(f"| {name} | {r['eval_examples']} | {r[metric]:.4f} | {tuner} "
-              f"| {seconds['Trainer']:.1f} s | {r['wall_seconds']:.1f} s |")
+        print(
+            f"| {name} | {r['eval_examples']} | {r[metric]:.4f} | {tuner} "
+            f"| {seconds['Trainer']:.1f} s | {r['wall_seconds']:.1f} s |"
+        )
     print(f"\nBest values: {_values(result['tuned']['best_hyperparameters'])}\n")
     print(f"| trial | {objective} | time | values |")
     print("|---|---|---|---|")
@@ -159,8 +197,10 @@ def print_sweep(result: dict, label: str, metric: str, objective: str, higher_is
     unscored = [t for t in result["tuned"]["trials"] if t["objective"] is None]
     for trial in sorted(scored, key=lambda t: t["objective"], reverse=higher_is_better) + unscored:
         value = "n/a" if trial["objective"] is None else f"{trial['objective']:.4f}"
-        print(f"| {trial['trial_id']} | {value} | {trial['seconds']:.1f} s "
-              f"| {_values(trial['hyperparameters'])} |")
+        print(
+            f"| {trial['trial_id']} | {value} | {trial['seconds']:.1f} s "
+            f"| {_values(trial['hyperparameters'])} |"
+        )
 
 
 def main(argv=None) -> None:
@@ -169,10 +209,14 @@ def main(argv=None) -> None:
     parser.add_argument("--group-data-dir", default=SAMPLE_DATA, help="EMNIST for the group runs")
     parser.add_argument("--root", default="artifacts/sweep_benchmark")
     parser.add_argument("--subsample-fraction", type=float, default=0.1)
-    parser.add_argument("--epochs", type=int, default=2, help="per trial and for the final training")
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="per trial and for the final training"
+    )
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--algorithm", default="random", choices=["random", "bayesian"])
-    parser.add_argument("--lines", action="store_true", help="also sweep LineModelCtc on EMNIST lines")
+    parser.add_argument(
+        "--lines", action="store_true", help="also sweep LineModelCtc on EMNIST lines"
+    )
     parser.add_argument("--lines-trials", type=int, default=3)
     parser.add_argument("--lines-epochs", type=int, default=3)
     parser.add_argument("--lines-train", type=int, default=1000)
@@ -196,21 +240,31 @@ def main(argv=None) -> None:
     print(json.dumps(results, indent=2, default=str))
 
     if "sweep" in results:
-        print(f"\nSweep: mlp, EMNIST ByClass subsample {args.subsample_fraction}, {args.epochs} epochs, "
-              f"{args.algorithm}, {args.trials} trials, objective val_accuracy\n")
-        print_sweep(results["sweep"], "eval accuracy", "sparse_categorical_accuracy", "val_accuracy", True)
+        print(
+            f"\nSweep: mlp, EMNIST ByClass subsample {args.subsample_fraction}, {args.epochs} epochs, "
+            f"{args.algorithm}, {args.trials} trials, objective val_accuracy\n"
+        )
+        print_sweep(
+            results["sweep"], "eval accuracy", "sparse_categorical_accuracy", "val_accuracy", True
+        )
     if "lines_sweep" in results:
-        print(f"\nLines sweep: LineModelCtc, {args.lines_train} train / {args.lines_eval} eval lines of at most "
-              f"{args.lines_max_length} characters, {args.lines_epochs} epochs, batch 32, {args.algorithm}, "
-              f"{args.lines_trials} trials, objective val_cer\n")
+        print(
+            f"\nLines sweep: LineModelCtc, {args.lines_train} train / {args.lines_eval} eval lines of at most "
+            f"{args.lines_max_length} characters, {args.lines_epochs} epochs, batch 32, {args.algorithm}, "
+            f"{args.lines_trials} trials, objective val_cer\n"
+        )
         print_sweep(results["lines_sweep"], "eval CER", "cer", "val_cer", False)
     if "groups" in results:
         g = results["groups"]
-        print(f"\nGroup: {len(GROUP['experiments'])} experiments (mlp, 1 epoch), data {args.group_data_dir}\n")
+        print(
+            f"\nGroup: {len(GROUP['experiments'])} experiments (mlp, 1 epoch), data {args.group_data_dir}\n"
+        )
         print("| workers | finished | wall time |")
         print("|---|---|---|")
         for workers in (1, 2):
-            print(f"| {workers} | {g[workers]['finished']}/{g[workers]['runs']} | {g[workers]['wall_seconds']:.1f} s |")
+            print(
+                f"| {workers} | {g[workers]['finished']}/{g[workers]['runs']} | {g[workers]['wall_seconds']:.1f} s |"
+            )
         print(f"\n1 worker / 2 workers: {g['ratio']:.2f}x")
     print(f"\nBenchmark wall time: {results['benchmark_seconds']:.0f} s")
 

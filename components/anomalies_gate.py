@@ -40,7 +40,9 @@ def read_anomalies(artifact) -> dict:
     splits = artifact_utils.decode_split_names(artifact.split_names)
     return {
         split: anomalies_pb2.Anomalies.FromString(
-            tf.io.gfile.GFile(os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE), "rb").read()
+            tf.io.gfile.GFile(
+                os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE), "rb"
+            ).read()
         )
         for split in splits
     }

@@ -21,7 +21,9 @@ BASELINE = standard_component_specs.BASELINE_MODEL_KEY
 
 def holds_model(artifact) -> bool:
     """Whether a Model artifact holds a SavedModel where the Evaluator loads it."""
-    return tf.io.gfile.exists(os.path.join(path_utils.serving_model_path(artifact.uri), "saved_model.pb"))
+    return tf.io.gfile.exists(
+        os.path.join(path_utils.serving_model_path(artifact.uri), "saved_model.pb")
+    )
 
 
 class Executor(evaluator_executor.Executor):

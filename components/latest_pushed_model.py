@@ -43,4 +43,6 @@ def LatestPushedModel(
 ) -> None:
     """Outputs the newest pushed version as a Model artifact (empty when there is none)."""
     del seen_version  # only keys the cache
-    model.set_string_custom_property(PUSHED_VERSION, copy_newest_version(push_destination, model.uri))
+    model.set_string_custom_property(
+        PUSHED_VERSION, copy_newest_version(push_destination, model.uri)
+    )

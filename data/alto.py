@@ -12,8 +12,8 @@ are and mm10/inch1200 are converted with the image file's DPI (an error if it ha
 """
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -32,7 +32,11 @@ def read_alto(source) -> Iterator[LineRecord | SkippedLine]:
 
 
 def line_text(line: ET.Element) -> str:
-    parts = {"String": lambda e: e.get("CONTENT", ""), "SP": lambda e: " ", "HYP": lambda e: e.get("CONTENT", "")}
+    parts = {
+        "String": lambda e: e.get("CONTENT", ""),
+        "SP": lambda e: " ",
+        "HYP": lambda e: e.get("CONTENT", ""),
+    }
     return "".join(parts[child.tag](child) for child in line if child.tag in parts)
 
 
@@ -54,7 +58,9 @@ def scale(root: ET.Element, page_image: np.ndarray, image_path: Path) -> tuple[f
     with Image.open(image_path) as image:
         dpi = image.info.get("dpi")
     if not dpi:
-        raise DatasetError(f"{image_path}: ALTO coordinates in {unit} need Page WIDTH/HEIGHT or an image DPI")
+        raise DatasetError(
+            f"{image_path}: ALTO coordinates in {unit} need Page WIDTH/HEIGHT or an image DPI"
+        )
     return float(dpi[0]) / UNITS_PER_INCH[unit], float(dpi[1]) / UNITS_PER_INCH[unit]
 
 

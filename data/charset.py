@@ -27,7 +27,12 @@ _ASCII = {
     **dict.fromkeys("‘’‚‛′`´", "'"),
     **dict.fromkeys("“”„‟″«»", '"'),
     **dict.fromkeys("‐‑‒–—―−", "-"),
-    "[": "(", "]": ")", "{": "(", "}": ")", "⁄": "/", "×": "x",
+    "[": "(",
+    "]": ")",
+    "{": "(",
+    "}": ")",
+    "⁄": "/",
+    "×": "x",
 }
 _SPACES = re.compile(r"\s+")
 
@@ -63,6 +68,8 @@ def to_line_charset(text: str, counts: CharsetCounts | None = None) -> str:
 
 
 def _replacement(char: str) -> str | None:
-    decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    decomposed = "".join(
+        c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+    )
     ascii_text = "".join(_ASCII.get(c, c) for c in decomposed)
     return ascii_text if ascii_text and all(c in _CHARSET for c in ascii_text) else None

@@ -57,8 +57,10 @@ def credentials(meta: dict) -> tuple[str, str] | None:
         return None
     values = [os.environ.get(name) for name in names]
     if not all(values):
-        raise DatasetError(f"{meta['name']} needs registration ({meta.get('homepage', '')}): "
-                           f"set the environment variables {' and '.join(names)}")
+        raise DatasetError(
+            f"{meta['name']} needs registration ({meta.get('homepage', '')}): "
+            f"set the environment variables {' and '.join(names)}"
+        )
     return values[0], values[1]
 
 
@@ -74,7 +76,9 @@ def download(url: str, dest_path, sha256: str | None, progress: bool = True, aut
     try:
         actual = _stream(url, os.fdopen(fd, "wb"), dest.name, progress, auth)
         if expected is not None and actual != expected:
-            raise DatasetError(f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}")
+            raise DatasetError(
+                f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}"
+            )
         os.replace(tmp_name, dest)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
@@ -87,12 +91,17 @@ def _stream(url: str, out, label: str, progress: bool, auth=None) -> str:
     try:
         request = urllib.request.Request(url)
         if auth:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode("utf-8")).decode("ascii")
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             request.add_unredirected_header("Authorization", f"Basic {token}")
         with out, urllib.request.urlopen(request, timeout=60) as response:
             length = response.headers.get("Content-Length")
-            with tqdm(total=int(length) if length else None, unit="B", unit_scale=True,
-                      desc=label, disable=not progress) as bar:
+            with tqdm(
+                total=int(length) if length else None,
+                unit="B",
+                unit_scale=True,
+                desc=label,
+                disable=not progress,
+            ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
@@ -104,9 +113,13 @@ def _stream(url: str, out, label: str, progress: bool, auth=None) -> str:
 
 def main(argv=None) -> int:
     names = sorted(p.stem for p in METADATA_DIR.glob("*.json"))
-    parser = argparse.ArgumentParser(prog="python -m data.download", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m data.download", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("dataset", choices=names)
-    parser.add_argument("--dest", required=True, type=Path, help="directory to store the archive in")
+    parser.add_argument(
+        "--dest", required=True, type=Path, help="directory to store the archive in"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     meta = load_metadata(args.dataset)
@@ -115,9 +128,18 @@ def main(argv=None) -> int:
         for item in meta.get("files", [meta]):
             size = f" ({item['size_bytes'] / 1e6:.0f} MB)" if item.get("size_bytes") else ""
             print(f"{item['url']}{size} -> {args.dest / item['filename']}")
-            path = download(item["url"], args.dest / item["filename"], item["sha256"], not args.no_progress, auth)
-            print(f"ok: {path} (sha256 verified)" if item["sha256"] else
-                  f"ok: {path}, NOT verified: no pinned sha256; its sha256 is {file_sha256(path)}")
+            path = download(
+                item["url"],
+                args.dest / item["filename"],
+                item["sha256"],
+                not args.no_progress,
+                auth,
+            )
+            print(
+                f"ok: {path} (sha256 verified)"
+                if item["sha256"]
+                else f"ok: {path}, NOT verified: no pinned sha256; its sha256 is {file_sha256(path)}"
+            )
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -85,7 +85,9 @@ def _archive(source) -> Path | None:
         return path / ARCHIVE_NAME
     if path.is_dir():
         return None
-    raise DatasetError(f"EMNIST source {path} does not exist (expected {ARCHIVE_NAME} or a directory)")
+    raise DatasetError(
+        f"EMNIST source {path} does not exist (expected {ARCHIVE_NAME} or a directory)"
+    )
 
 
 def _where(source, name: str) -> str:
@@ -103,7 +105,9 @@ def _read(source, name: str) -> bytes:
         with zipfile.ZipFile(archive) as zf:
             return zf.read(f"gzip/{name}")
     except KeyError as e:
-        raise DatasetError(f"{archive} has no member gzip/{name}; is it the official EMNIST gzip.zip?") from e
+        raise DatasetError(
+            f"{archive} has no member gzip/{name}; is it the official EMNIST gzip.zip?"
+        ) from e
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise DatasetError(f"{archive} is not a readable zip archive: {e}") from e
     except OSError as e:
@@ -114,7 +118,9 @@ def _gunzip(source, name: str) -> bytes:
     try:
         return gzip.decompress(_read(source, name))
     except (gzip.BadGzipFile, zlib.error, EOFError) as e:
-        raise DatasetError(f"{_where(source, name)} is not a valid gzip file (corrupt or truncated): {e}") from e
+        raise DatasetError(
+            f"{_where(source, name)} is not a valid gzip file (corrupt or truncated): {e}"
+        ) from e
 
 
 def _parse_idx(raw: bytes, where: str, magic: int) -> np.ndarray:
@@ -129,7 +135,9 @@ def _parse_idx(raw: bytes, where: str, magic: int) -> np.ndarray:
     expected = header_size + math.prod(dims)
     if len(raw) != expected:
         state = "truncated" if len(raw) < expected else "has trailing data"
-        raise DatasetError(f"{where}: {state}: {len(raw)} bytes, header dims {dims} need {expected}")
+        raise DatasetError(
+            f"{where}: {state}: {len(raw)} bytes, header dims {dims} need {expected}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(dims)
 
 
@@ -143,7 +151,9 @@ def _parse_mapping(raw: bytes, where: str) -> list[str]:
             label, code = (int(field) for field in line.split())
             by_label[label] = chr(code)
         except ValueError as e:
-            raise DatasetError(f"{where}:{number}: expected '<label> <ascii code>', got {line!r}") from e
+            raise DatasetError(
+                f"{where}:{number}: expected '<label> <ascii code>', got {line!r}"
+            ) from e
     if not by_label or sorted(by_label) != list(range(len(by_label))):
         raise DatasetError(f"{where}: labels must be 0..K-1 without gaps, got {sorted(by_label)}")
     return [by_label[label] for label in range(len(by_label))]

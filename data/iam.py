@@ -15,16 +15,20 @@ task lists include them. IAM may not be redistributed: download it with `python 
 iam` (needs IAM_USERNAME/IAM_PASSWORD) and unpack the archives into this layout.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.line_crops import LineRecord, SkippedLine, crop_box, load_gray
 from data.xml_pages import parse_xml
 
-SPLIT_FILES = {"trainset.txt": TRAIN_SPLIT, "validationset1.txt": TRAIN_SPLIT,
-               "validationset2.txt": TRAIN_SPLIT, "testset.txt": EVAL_SPLIT}
+SPLIT_FILES = {
+    "trainset.txt": TRAIN_SPLIT,
+    "validationset1.txt": TRAIN_SPLIT,
+    "validationset2.txt": TRAIN_SPLIT,
+    "testset.txt": EVAL_SPLIT,
+}
 _TASK_DIRS = ("", "task", "largeWriterIndependentTextLineRecognitionTask")
 
 
@@ -57,7 +61,11 @@ def read_iam(source) -> Iterator[LineRecord | SkippedLine]:
             except ValueError:
                 image = None
             if image is None:
-                yield SkippedLine(f"{lines_txt}:{number}", line_id, f"bounding box {' '.join(box)} outside the form")
+                yield SkippedLine(
+                    f"{lines_txt}:{number}",
+                    line_id,
+                    f"bounding box {' '.join(box)} outside the form",
+                )
                 continue
         text = texts.get(line_id, words.replace("|", " "))
         yield LineRecord(image, text, "iam", form_id, form_id, line_id, writer)
@@ -81,5 +89,9 @@ def _form_xml(source: Path, form_id: str) -> tuple[dict[str, str], str]:
     if not path.is_file():
         return {}, ""
     root, _ = parse_xml(path)
-    texts = {line.get("id"): line.get("text") for line in root.iter("line") if line.get("text") is not None}
+    texts = {
+        line.get("id"): line.get("text")
+        for line in root.iter("line")
+        if line.get("text") is not None
+    }
     return texts, root.get("writer-id", "")

@@ -56,8 +56,11 @@ def crop_polygon(page: np.ndarray, points, background: int) -> np.ndarray | None
     """Bounding-box crop of the polygon `points` [(x, y), ...] with pixels outside it set to
     `background`; the part outside the page is clipped. None when no pixel is on the page."""
     points = [(round(x), round(y)) for x, y in points]  # pixel centres; see _clip_box
-    box = _clip_box(page, *(min(p[i] for p in points) for i in (0, 1)),
-                    *(max(p[i] for p in points) + 1 for i in (0, 1)))
+    box = _clip_box(
+        page,
+        *(min(p[i] for p in points) for i in (0, 1)),
+        *(max(p[i] for p in points) + 1 for i in (0, 1)),
+    )
     if box is None or len(points) < 3:
         return None
     left, top, right, bottom = box
@@ -69,10 +72,12 @@ def crop_polygon(page: np.ndarray, points, background: int) -> np.ndarray | None
     return np.where(inside, page[top:bottom, left:right], np.uint8(background))
 
 
-def crop_box(page: np.ndarray, x: float, y: float, width: float, height: float) -> np.ndarray | None:
+def crop_box(
+    page: np.ndarray, x: float, y: float, width: float, height: float
+) -> np.ndarray | None:
     """The rectangle clipped to the page, or None when it has no pixel on the page."""
     box = _clip_box(page, x, y, x + width, y + height)
-    return None if box is None else page[box[1]:box[3], box[0]:box[2]]
+    return None if box is None else page[box[1] : box[3], box[0] : box[2]]
 
 
 def _clip_box(page: np.ndarray, left, top, right, bottom):

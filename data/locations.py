@@ -8,7 +8,6 @@ so that the command can print them: falling back to a sample must be seen, not o
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from data.errors import DatasetError
 
@@ -16,10 +15,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def locate(
-    explicit: Optional[str],
+    explicit: str | None,
     env_var: str,
-    shared_subdir: Optional[str] = None,
-    sample: Optional[Path] = None,
+    shared_subdir: str | None = None,
+    sample: Path | None = None,
     what: str = "data",
 ) -> tuple[Path, str]:
     """(path, how it was chosen). Raises DatasetError naming every place looked at when there is
@@ -35,7 +34,9 @@ def locate(
     looked = f"no {what} given, ${env_var} is not set"
     if shared_subdir:
         looked += f" and {SHARED_DATA / shared_subdir} does not exist"
-    raise DatasetError(looked + f"; pass its folder (dataset_args.path or --data-dir) or set ${env_var}")
+    raise DatasetError(
+        looked + f"; pass its folder (dataset_args.path or --data-dir) or set ${env_var}"
+    )
 
 
 def _existing(path: str, how: str) -> Path:

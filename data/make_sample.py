@@ -22,21 +22,38 @@ from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
 from data.tfrecords import write_split
 
-FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSerif", "DejaVuSerif-Bold",
-         "DejaVuSansMono", "cmr10", "cmss10", "cmtt10", "STIXGeneral")
+FONTS = (
+    "DejaVuSans",
+    "DejaVuSans-Bold",
+    "DejaVuSans-Oblique",
+    "DejaVuSerif",
+    "DejaVuSerif-Bold",
+    "DejaVuSansMono",
+    "cmr10",
+    "cmss10",
+    "cmtt10",
+    "STIXGeneral",
+)
 TRAIN_PER_CLASS, EVAL_PER_CLASS = 40, 10
 SIZE = 28
 _CANVAS, _FONT_SIZE = 160, 96  # render large so dilation/erosion has pixels to work with
 # Stroke width at render size; mostly thickened, as pen strokes in EMNIST are bolder than fonts.
-_STROKES = (ImageFilter.MinFilter(3), None, ImageFilter.MaxFilter(5), ImageFilter.MaxFilter(9),
-            ImageFilter.MaxFilter(11))
+_STROKES = (
+    ImageFilter.MinFilter(3),
+    None,
+    ImageFilter.MaxFilter(5),
+    ImageFilter.MaxFilter(9),
+    ImageFilter.MaxFilter(11),
+)
 _STROKE_WEIGHTS = (0.1, 0.25, 0.3, 0.25, 0.1)
 
 
 def render(character: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator) -> np.ndarray:
     """One distorted, EMNIST-framed uint8 [28,28] image of `character`."""
     glyph = Image.new("L", (_CANVAS, _CANVAS))
-    ImageDraw.Draw(glyph).text((_CANVAS / 2, _CANVAS / 2), character, fill=255, font=font, anchor="mm")
+    ImageDraw.Draw(glyph).text(
+        (_CANVAS / 2, _CANVAS / 2), character, fill=255, font=font, anchor="mm"
+    )
     stroke = _STROKES[rng.choice(len(_STROKES), p=_STROKE_WEIGHTS)]
     if stroke is not None:
         glyph = glyph.filter(stroke)
@@ -45,11 +62,14 @@ def render(character: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
     # EMNIST scales each glyph's box to the frame keeping its aspect ratio (so o/O match in size).
     longest = rng.uniform(18, 24)
     scale = longest / max(glyph.size)
-    glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))),
-                         Image.LANCZOS)
+    glyph = glyph.resize(
+        (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS
+    )
     frame = Image.new("L", (SIZE, SIZE))
     shift = rng.integers(-2, 3, size=2)
-    frame.paste(glyph, ((SIZE - glyph.width) // 2 + shift[0], (SIZE - glyph.height) // 2 + shift[1]))
+    frame.paste(
+        glyph, ((SIZE - glyph.width) // 2 + shift[0], (SIZE - glyph.height) // 2 + shift[1])
+    )
     return np.asarray(frame.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8))))
 
 
@@ -59,8 +79,13 @@ def make_sample(seed: int = 0):
     fonts = [ImageFont.truetype(str(font_dir / f"{name}.ttf"), _FONT_SIZE) for name in FONTS]
     rng = np.random.default_rng(seed)
     per_class = TRAIN_PER_CLASS + EVAL_PER_CLASS
-    images = np.stack([render(character, fonts[i % len(fonts)], rng)
-                       for character in BYCLASS_CHARACTERS for i in range(per_class)])
+    images = np.stack(
+        [
+            render(character, fonts[i % len(fonts)], rng)
+            for character in BYCLASS_CHARACTERS
+            for i in range(per_class)
+        ]
+    )
     labels = np.repeat(np.arange(len(BYCLASS_CHARACTERS)), per_class)
     is_eval = np.tile(np.arange(per_class) >= TRAIN_PER_CLASS, len(BYCLASS_CHARACTERS))
     splits = []
@@ -70,17 +95,25 @@ def make_sample(seed: int = 0):
     return splits
 
 
-def save_preview(images: np.ndarray, labels: np.ndarray, path, per_class: int = 6, columns: int = 4) -> None:
+def save_preview(
+    images: np.ndarray, labels: np.ndarray, path, per_class: int = 6, columns: int = 4
+) -> None:
     """PNG grid for eyeballing: `per_class` examples of each class, classes in `columns` columns."""
-    blocks = [np.concatenate(list(images[labels == c][:per_class]), axis=1) for c in np.unique(labels)]
+    blocks = [
+        np.concatenate(list(images[labels == c][:per_class]), axis=1) for c in np.unique(labels)
+    ]
     blocks += [np.zeros_like(blocks[0])] * (-len(blocks) % columns)
     rows = len(blocks) // columns
-    grid = np.concatenate([np.concatenate(blocks[i * rows:(i + 1) * rows], axis=0) for i in range(columns)], axis=1)
+    grid = np.concatenate(
+        [np.concatenate(blocks[i * rows : (i + 1) * rows], axis=0) for i in range(columns)], axis=1
+    )
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data.make_sample", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m data.make_sample", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preview", type=Path, help="also save a PNG grid of the train split here")

@@ -10,8 +10,8 @@ first TextEquiv (the lowest @index when several are given), not its Words' or it
 """
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -63,7 +63,11 @@ def _lines(root: ET.Element, page_image: np.ndarray, image_path: Path) -> Iterat
     for region in region_order(root.find("Page")):
         for line in region.findall("TextLine"):
             coords = line.find("Coords")
-            yield polygon_line(line.get("id", ""), line_text(line), None if coords is None else coords.get("points"))
+            yield polygon_line(
+                line.get("id", ""),
+                line_text(line),
+                None if coords is None else coords.get("points"),
+            )
 
 
 def _image_name(root: ET.Element) -> str | None:

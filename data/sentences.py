@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from data.errors import DatasetError
 from data import locations
+from data.errors import DatasetError
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY
 from data.tfrecords import DEFAULT_NUM_SHARDS, read_examples, write_shards
 from data.vocabulary import GLYPH_CHARACTERS
@@ -56,8 +56,10 @@ def load_sentences(source: str = "auto") -> list[str]:
     try:
         return _brown_sentences()
     except LookupError as e:
-        message = (f"NLTK cannot find the Brown corpus in {_nltk_paths()}; set NLTK_DATA to a "
-                   "directory holding corpora/brown or run nltk.download('brown')")
+        message = (
+            f"NLTK cannot find the Brown corpus in {_nltk_paths()}; set NLTK_DATA to a "
+            "directory holding corpora/brown or run nltk.download('brown')"
+        )
         if source == "brown":
             raise DatasetError(message) from e
         log.warning("%s; using the shipped sample %s instead", message, SAMPLE_SENTENCES)
@@ -71,7 +73,9 @@ def to_line_text(text: str) -> str:
     is dropped; accented letters keep their base letter (NFKD). Whitespace becomes one space
     and the result is stripped: "Atlanta's  well-known\tcafé." -> "Atlantas wellknown cafe".
     """
-    kept = "".join(c for c in unicodedata.normalize("NFKD", text) if c in _VOCABULARY or c.isspace())
+    kept = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if c in _VOCABULARY or c.isspace()
+    )
     return " ".join(kept.split())
 
 
@@ -91,7 +95,9 @@ def sentence_windows(sentences, max_length: int, count: int, seed: int) -> list[
     starts, ends = spans[:, 0], spans[:, 1]
     fitting = np.flatnonzero(ends - starts <= max_length)
     if not len(fitting):
-        raise DatasetError(f"the sentences have no word of at most max_length={max_length} characters")
+        raise DatasetError(
+            f"the sentences have no word of at most max_length={max_length} characters"
+        )
     rng = np.random.default_rng(seed)
     first = rng.choice(fitting, size=count)
     last = np.searchsorted(ends, starts[first] + max_length, side="right") - 1  # >= first: it fits
@@ -99,8 +105,9 @@ def sentence_windows(sentences, max_length: int, count: int, seed: int) -> list[
     return [text[start:end] for start, end in zip(starts[first], ends[final])]
 
 
-def write_line_examples(texts, out_dir, split: str, seed: int, num_shards: int = DEFAULT_NUM_SHARDS,
-                        glyph_set: int = 0) -> list[Path]:
+def write_line_examples(
+    texts, out_dir, split: str, seed: int, num_shards: int = DEFAULT_NUM_SHARDS, glyph_set: int = 0
+) -> list[Path]:
     """Write line texts as `num_shards` contiguous GZIP TFRecord shards, replacing earlier shards.
 
     Each example gets its own seed, derived from `seed` and distinct within the split, so every
@@ -138,7 +145,10 @@ def _brown_sentences() -> list[str]:
 
     # A fresh reader rather than nltk.corpus.brown, which caches its first lookup for the process.
     root = nltk.data.find("corpora/brown", paths=_nltk_paths())
-    return [_detokenize(tokens) for tokens in TaggedCorpusReader(root, _BROWN_FILES, encoding="ascii").sents()]
+    return [
+        _detokenize(tokens)
+        for tokens in TaggedCorpusReader(root, _BROWN_FILES, encoding="ascii").sents()
+    ]
 
 
 def _nltk_paths() -> list[str]:
@@ -160,8 +170,10 @@ def locate_sentences() -> str:
     try:
         return f"the Brown corpus at {nltk.data.find('corpora/brown', paths=_nltk_paths()).path}"
     except LookupError:
-        return (f"the shipped sample {SAMPLE_SENTENCES.name} (no Brown corpus in $NLTK_DATA, "
-                f"{shared} or NLTK's paths)")
+        return (
+            f"the shipped sample {SAMPLE_SENTENCES.name} (no Brown corpus in $NLTK_DATA, "
+            f"{shared} or NLTK's paths)"
+        )
 
 
 def _detokenize(tokens) -> str:
@@ -178,22 +190,32 @@ def _sample_sentences() -> list[str]:
     try:
         lines = SAMPLE_SENTENCES.read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise DatasetError(f"cannot read the sentence sample {SAMPLE_SENTENCES}: {e.strerror}") from e
+        raise DatasetError(
+            f"cannot read the sentence sample {SAMPLE_SENTENCES}: {e.strerror}"
+        ) from e
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _line_example(text: str, seed: int, glyph_set: int) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature={
-        TEXT_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
-        SEED_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[seed])),
-        LENGTH_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[len(text)])),
-        GLYPH_SET_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[glyph_set])),
-    })).SerializeToString(deterministic=True)
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                TEXT_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])
+                ),
+                SEED_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[seed])),
+                LENGTH_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[len(text)])),
+                GLYPH_SET_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[glyph_set])),
+            }
+        )
+    ).SerializeToString(deterministic=True)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data.sentences",
-                                     description="Regenerate the Brown sentence sample from NLTK_DATA.")
+    parser = argparse.ArgumentParser(
+        prog="python -m data.sentences",
+        description="Regenerate the Brown sentence sample from NLTK_DATA.",
+    )
     parser.add_argument("--out", type=Path, default=SAMPLE_SENTENCES)
     args = parser.parse_args(argv)
     try:

@@ -20,7 +20,14 @@ from tqdm import tqdm
 
 from data.emnist import read_emnist
 from data.errors import DatasetError
-from data.features import DEFAULT_NUM_SHARDS, CHARACTER_KEY, EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
+from data.features import (
+    CHARACTER_KEY,
+    DEFAULT_NUM_SHARDS,
+    EVAL_SPLIT,
+    IMAGE_KEY,
+    LABEL_KEY,
+    TRAIN_SPLIT,
+)
 
 _SHARD_GLOB = "data-*-of-*.tfrecord.gz"
 
@@ -43,13 +50,17 @@ def balance_classes(images: np.ndarray, labels: np.ndarray, seed: int = 0):
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     cap = int(counts.mean()) if len(counts) else 0
-    keep = [rng.choice(np.flatnonzero(labels == c), size=min(n, cap), replace=False)
-            for c, n in zip(classes, counts)]
+    keep = [
+        rng.choice(np.flatnonzero(labels == c), size=min(n, cap), replace=False)
+        for c, n in zip(classes, counts)
+    ]
     keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
     return images[keep], labels[keep]
 
 
-def write_shards(records: list, out_dir, split: str, num_shards: int = DEFAULT_NUM_SHARDS) -> list[Path]:
+def write_shards(
+    records: list, out_dir, split: str, num_shards: int = DEFAULT_NUM_SHARDS
+) -> list[Path]:
     """Write serialized records of one split as `num_shards` contiguous GZIP TFRecord shards,
     replacing any earlier shards, with a progress bar."""
     if num_shards < 1:
@@ -79,16 +90,28 @@ def read_examples(out_dir, split: str, what: str):
             raise DatasetError(f"{path}: not a readable GZIP TFRecord of {what}: {e}") from e
 
 
-def write_split(images: np.ndarray, labels: np.ndarray, characters, out_dir, split: str,
-                num_shards: int = DEFAULT_NUM_SHARDS) -> list[Path]:
+def write_split(
+    images: np.ndarray,
+    labels: np.ndarray,
+    characters,
+    out_dir,
+    split: str,
+    num_shards: int = DEFAULT_NUM_SHARDS,
+) -> list[Path]:
     """Write one split of character images as `num_shards` shards, replacing earlier shards."""
     if images.ndim != 3 or images.dtype != np.uint8 or len(images) != len(labels):
-        raise ValueError(f"need uint8 images [N,H,W] and N labels, got {images.dtype} "
-                         f"{images.shape} and {len(labels)} labels")
+        raise ValueError(
+            f"need uint8 images [N,H,W] and N labels, got {images.dtype} "
+            f"{images.shape} and {len(labels)} labels"
+        )
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(characters):
-        raise ValueError(f"labels must index the {len(characters)} characters, "
-                         f"got range {labels.min()}..{labels.max()}")
-    records = [_example(images[i], int(labels[i]), characters[labels[i]]) for i in range(len(labels))]
+        raise ValueError(
+            f"labels must index the {len(characters)} characters, "
+            f"got range {labels.min()}..{labels.max()}"
+        )
+    records = [
+        _example(images[i], int(labels[i]), characters[labels[i]]) for i in range(len(labels))
+    ]
     return write_shards(records, out_dir, split, num_shards)
 
 
@@ -97,16 +120,26 @@ def read_split(out_dir, split: str):
     images, labels, characters = [], [], []
     for features in read_examples(out_dir, split, "EMNIST examples"):
         try:
-            images.append(np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0]))))
+            images.append(
+                np.asarray(Image.open(io.BytesIO(features[IMAGE_KEY].bytes_list.value[0])))
+            )
         except OSError as e:
-            raise DatasetError(f"{out_dir}/{split}: an example's image is not a readable PNG: {e}") from e
+            raise DatasetError(
+                f"{out_dir}/{split}: an example's image is not a readable PNG: {e}"
+            ) from e
         labels.append(features[LABEL_KEY].int64_list.value[0])
         characters.append(features[CHARACTER_KEY].bytes_list.value[0].decode("utf-8"))
     return np.array(images, dtype=np.uint8), np.array(labels, dtype=np.int64), characters
 
 
-def convert_emnist(source, out_dir, subsample_fraction: float | None = None, balance: bool = False,
-                   seed: int = 0, num_shards: int = DEFAULT_NUM_SHARDS) -> dict[str, int]:
+def convert_emnist(
+    source,
+    out_dir,
+    subsample_fraction: float | None = None,
+    balance: bool = False,
+    seed: int = 0,
+    num_shards: int = DEFAULT_NUM_SHARDS,
+) -> dict[str, int]:
     """Official ByClass train part -> TRAIN_SPLIT, test part -> EVAL_SPLIT; returns counts.
 
     Balancing and subsampling apply to both splits so evaluation matches the training mix.
@@ -126,11 +159,17 @@ def convert_emnist(source, out_dir, subsample_fraction: float | None = None, bal
 def _example(image: np.ndarray, label: int, character: str) -> bytes:
     png = io.BytesIO()
     Image.fromarray(image).save(png, format="PNG")  # uint8 [H,W] -> 8-bit grayscale PNG
-    return tf.train.Example(features=tf.train.Features(feature={
-        IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.getvalue()])),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        CHARACTER_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[character.encode("utf-8")])),
-    })).SerializeToString(deterministic=True)  # stable bytes: reruns leave git clean
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.getvalue()])),
+                LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                CHARACTER_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[character.encode("utf-8")])
+                ),
+            }
+        )
+    ).SerializeToString(deterministic=True)  # stable bytes: reruns leave git clean
 
 
 def _records(path: Path):
@@ -156,17 +195,26 @@ def _shard_paths(split_dir: Path, num_shards: int) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data.tfrecords", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", required=True, type=Path, help="EMNIST gzip.zip or directory of its files")
-    parser.add_argument("--out", required=True, type=Path, help="output directory (gets train/ and eval/)")
+    parser = argparse.ArgumentParser(
+        prog="python -m data.tfrecords", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--source", required=True, type=Path, help="EMNIST gzip.zip or directory of its files"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output directory (gets train/ and eval/)"
+    )
     parser.add_argument("--subsample-fraction", type=float)
-    parser.add_argument("--balance", action="store_true", help="cap classes at the mean class count")
+    parser.add_argument(
+        "--balance", action="store_true", help="cap classes at the mean class count"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
     args = parser.parse_args(argv)
     try:
-        counts = convert_emnist(args.source, args.out, args.subsample_fraction, args.balance,
-                                args.seed, args.num_shards)
+        counts = convert_emnist(
+            args.source, args.out, args.subsample_fraction, args.balance, args.seed, args.num_shards
+        )
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -8,8 +8,9 @@ format module only says which root element it reads, where the image name is, an
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from pathlib import Path, PureWindowsPath
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +45,9 @@ def read_xml_pages(source, fmt: XmlFormat) -> Iterator[LineRecord | SkippedLine]
     for path in xml_files(source):
         root, namespace = parse_xml(path)
         if root.tag != fmt.root_tag or not namespace.startswith(fmt.namespace_prefix):
-            yield SkippedLine(str(path), "", f"not a {fmt.name} file (root {root.tag!r}, namespace {namespace!r})")
+            yield SkippedLine(
+                str(path), "", f"not a {fmt.name} file (root {root.tag!r}, namespace {namespace!r})"
+            )
             continue
         name = fmt.image_name(root)
         if not name:
@@ -54,11 +57,15 @@ def read_xml_pages(source, fmt: XmlFormat) -> Iterator[LineRecord | SkippedLine]
         background = page_background(page)
         relative = path.relative_to(source).with_suffix("")
         page_id = relative.as_posix()
-        document = relative.parent.as_posix() if relative.parent != Path(".") else source.resolve().name
+        document = (
+            relative.parent.as_posix() if relative.parent != Path(".") else source.resolve().name
+        )
         for line in fmt.lines(root, page, image_path):
             image = None if line.problem else crop_polygon(page, line.points, background)
             if image is None:
-                yield SkippedLine(str(path), line.line_id, line.problem or "polygon outside the page")
+                yield SkippedLine(
+                    str(path), line.line_id, line.problem or "polygon outside the page"
+                )
             else:
                 yield LineRecord(image, line.text, fmt.name, document, page_id, line.line_id)
 
@@ -107,4 +114,6 @@ def polygon_line(line_id: str, text: str, points: str | None, scale=(1.0, 1.0)) 
     numbers = [float(n) for n in _NUMBER.findall(points or "")]
     if len(numbers) % 2 or len(numbers) < 6:
         return PageLine(line_id, text, [], f"not a polygon: points {points!r}")
-    return PageLine(line_id, text, [(x * scale[0], y * scale[1]) for x, y in zip(numbers[0::2], numbers[1::2])])
+    return PageLine(
+        line_id, text, [(x * scale[0], y * scale[1]) for x, y in zip(numbers[0::2], numbers[1::2])]
+    )

@@ -12,11 +12,18 @@ def save_line_grid(images, captions, path: Path, title: str, colors=None) -> Non
     fig = Figure(figsize=(12, height))
     axes = fig.subplots(len(images), 1, squeeze=False)
     for row, (ax, image, caption) in enumerate(zip(axes[:, 0], images, captions)):
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255 if image.dtype == "uint8" else 1,
-                  interpolation="nearest")
+        ax.imshow(
+            image,
+            cmap="gray",
+            vmin=0,
+            vmax=255 if image.dtype == "uint8" else 1,
+            interpolation="nearest",
+        )
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel(caption, family="monospace", fontsize=9, color=colors[row] if colors else "black")
+        ax.set_xlabel(
+            caption, family="monospace", fontsize=9, color=colors[row] if colors else "black"
+        )
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))  # keep the title's inches above the rows
     fig.savefig(path, dpi=100)
@@ -29,6 +36,8 @@ def save_prediction_grid(images, truths, predictions, path: Path, title: str) ->
     captions, colors = [], []
     for truth, (prediction, confidence) in zip(truths, predictions):
         cer = character_error_rate([truth], [prediction])
-        captions.append(f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})")
+        captions.append(
+            f"truth: {truth!r}\npred:  {prediction!r} (conf {confidence:.2f}, CER {cer:.2f})"
+        )
         colors.append("black" if prediction == truth else "firebrick")
     save_line_grid(images, captions, path, title, colors)

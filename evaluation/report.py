@@ -46,28 +46,42 @@ def predictions(run, config: dict, limit: int = MAX_EXAMPLES) -> list:
     from trainer.datasets import DATASETS
 
     dataset = DATASETS[config["dataset"]]
-    node, key = ("Transform", "transformed_examples") if dataset.evaluate_transformed else ("ImportExampleGen", "examples")
+    node, key = (
+        ("Transform", "transformed_examples")
+        if dataset.evaluate_transformed
+        else ("ImportExampleGen", "examples")
+    )
     files = sorted(glob.glob(os.path.join(run.uri(node, key), "Split-eval", "*")))
-    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)]
+    records = [
+        r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    ]
     model = tf.saved_model.load(os.path.join(run.uri("Trainer", "model"), "Format-Serving"))
     read = model.signatures[EXAMPLES_SIGNATURE]
     shape = dataset.image_shape(config["dataset_args"])[:2]
     rows = []
     for start in range(0, len(records), 256):
-        batch = records[start:start + 256]
+        batch = records[start : start + 256]
         outputs = {k: v.numpy() for k, v in read(**{EXAMPLES_INPUT: tf.constant(batch)}).items()}
         for i, record in enumerate(batch):
             features = tf.train.Example.FromString(record).features.feature
-            rows.append(_character_row(features, outputs, i, dataset.charset) if "probabilities" in outputs
-                        else _line_row(features, outputs, i, shape))
+            rows.append(
+                _character_row(features, outputs, i, dataset.charset)
+                if "probabilities" in outputs
+                else _line_row(features, outputs, i, shape)
+            )
     return rows
 
 
 def _character_row(features, outputs: dict, i: int, charset) -> dict:
     label = features[LABEL_KEY].int64_list.value[0]
     image = _decode_png(features[IMAGE_KEY].bytes_list.value[0])
-    return {"truth": charset[label], "read": charset[int(outputs["class_index"][i])],
-            "score": float(outputs["probabilities"][i][label]), "image": image, "slices": {}}
+    return {
+        "truth": charset[label],
+        "read": charset[int(outputs["class_index"][i])],
+        "score": float(outputs["probabilities"][i][label]),
+        "image": image,
+        "slices": {},
+    }
 
 
 def _line_row(features, outputs: dict, i: int, shape) -> dict:
@@ -75,8 +89,13 @@ def _line_row(features, outputs: dict, i: int, shape) -> dict:
     text = outputs["text"][i].decode()
     slices = {key: _first(features[key]) for key in (LENGTH_KEY, SOURCE_KEY) if key in features}
     image = np.asarray(features[IMAGE_KEY].float_list.value, np.float32).reshape(shape)
-    return {"truth": truth, "read": text, "score": character_error_rate([truth], [text]),
-            "image": image, "slices": slices}
+    return {
+        "truth": truth,
+        "read": text,
+        "score": character_error_rate([truth], [text]),
+        "image": image,
+        "slices": slices,
+    }
 
 
 def _first(feature):
@@ -98,8 +117,11 @@ def substitutions(truth: str, read: str) -> list:
     cost[:, 0], cost[0, :] = range(rows), range(cols)
     for i in range(1, rows):
         for j in range(1, cols):
-            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
-                             cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]))
+            cost[i, j] = min(
+                cost[i - 1, j] + 1,
+                cost[i, j - 1] + 1,
+                cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]),
+            )
     pairs, i, j = [], rows - 1, cols - 1
     while i and j:
         if cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
@@ -115,6 +137,7 @@ def substitutions(truth: str, read: str) -> list:
 
 # Figures: each returns PNG bytes.
 
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
@@ -123,7 +146,9 @@ def _png(fig: Figure) -> bytes:
 
 def curves_figure(histories: dict) -> bytes:
     """Loss and each validation metric per epoch, one line per run."""
-    names = sorted({name for history in histories.values() for name in history if not name.startswith("val_")})
+    names = sorted(
+        {name for history in histories.values() for name in history if not name.startswith("val_")}
+    )
     fig = Figure(figsize=(4 * len(names), 3))
     for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
         for run, history in histories.items():
@@ -141,7 +166,9 @@ def curves_figure(histories: dict) -> bytes:
 
 def slices_figure(by_slice: dict, metric: str, feature: str) -> bytes:
     """`metric` per value of a slicing feature, one bar group per run."""
-    keys = sorted({k for values in by_slice.values() for k in values}, key=lambda k: (str(type(k)), k))
+    keys = sorted(
+        {k for values in by_slice.values() for k in values}, key=lambda k: (str(type(k)), k)
+    )
     fig = Figure(figsize=(min(13, max(6, 0.18 * len(keys) * len(by_slice))), 3))
     ax = fig.subplots()
     width = 0.8 / len(by_slice)
@@ -162,7 +189,9 @@ def confusion_figure(rows: list, charset) -> bytes:
         matrix[index[row["truth"]], index[row["read"]]] += 1
     fig = Figure(figsize=(9, 8.5))
     ax = fig.subplots()
-    shown = ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    shown = ax.imshow(
+        matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1
+    )
     ax.set_xticks(range(len(charset)), charset, fontsize=6)
     ax.set_yticks(range(len(charset)), charset, fontsize=6)
     ax.set_xlabel("read")
@@ -178,9 +207,12 @@ def worst_figure(rows: list, lines: bool, path: str) -> bytes:
     if lines:
         from evaluation.line_grid import save_line_grid
 
-        save_line_grid([r["image"] for r in worst],
-                       [f"truth: {r['truth']!r}\nread:  {r['read']!r} (CER {r['score']:.2f})" for r in worst],
-                       path, "worst-read eval lines")
+        save_line_grid(
+            [r["image"] for r in worst],
+            [f"truth: {r['truth']!r}\nread:  {r['read']!r} (CER {r['score']:.2f})" for r in worst],
+            path,
+            "worst-read eval lines",
+        )
         return open(path, "rb").read()
     fig = Figure(figsize=(1.4 * len(worst), 1.9))
     for ax, row in zip(fig.subplots(1, len(worst), squeeze=False)[0], worst):
@@ -202,13 +234,18 @@ def validation_html(run) -> str:
 
 def table_html(rows: list, headers: list) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _slice_values(run, feature: str, metric: str) -> dict:
-    return {key[0][1]: values[metric] for key, values in run.metrics.items()
-            if len(key) == 1 and key[0][0] == feature and metric in values}
+    return {
+        key[0][1]: values[metric]
+        for key, values in run.metrics.items()
+        if len(key) == 1 and key[0][0] == feature and metric in values
+    }
 
 
 def build(run, baseline, out: str) -> str:
@@ -230,41 +267,96 @@ def build(run, baseline, out: str) -> str:
         return f'<figure><img alt="{name}" src="data:image/png;base64,{encoded}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
     overall = sorted(set().union(*(r.metrics.get((), {}) for r in runs)))
-    sections.append("<h2>Metrics overall</h2>" + table_html(
-        [[name, *(f"{r.metrics.get((), {}).get(name, float('nan')):.4g}" for r in runs)] for name in overall],
-        ["metric", *(r.name for r in runs)]))
-    sections.append("<h2>Validation</h2>" + "".join(
-        f"<h3>{html.escape(r.name)}</h3>{validation_html(r)}" for r in runs))
+    sections.append(
+        "<h2>Metrics overall</h2>"
+        + table_html(
+            [
+                [name, *(f"{r.metrics.get((), {}).get(name, float('nan')):.4g}" for r in runs)]
+                for name in overall
+            ],
+            ["metric", *(r.name for r in runs)],
+        )
+    )
+    sections.append(
+        "<h2>Validation</h2>"
+        + "".join(f"<h3>{html.escape(r.name)}</h3>{validation_html(r)}" for r in runs)
+    )
     metric = "cer" if lines else "sparse_categorical_accuracy"
-    for feature in ((LENGTH_KEY, *dataset.slice_features) if lines else (CHARACTER_KEY,)):
+    for feature in (LENGTH_KEY, *dataset.slice_features) if lines else (CHARACTER_KEY,):
         by_slice = {r.name: _slice_values(r, feature, metric) for r in runs}
         if any(by_slice.values()):
-            sections.append(f"<h2>{metric} by {feature}</h2>" + figure(
-                f"{metric}_by_{feature}.png", slices_figure(by_slice, metric, feature),
-                f"{metric} per {feature} slice, as TFMA computed it"))
+            sections.append(
+                f"<h2>{metric} by {feature}</h2>"
+                + figure(
+                    f"{metric}_by_{feature}.png",
+                    slices_figure(by_slice, metric, feature),
+                    f"{metric} per {feature} slice, as TFMA computed it",
+                )
+            )
     histories = {r.name: r.training["history"] for r in runs if r.training.get("history")}
     if histories:
-        kept = ", ".join(f"{r.name}: epoch {r.training.get('kept_epoch')} by {r.training.get('kept_by')}" for r in runs)
-        sections.append("<h2>Training curves</h2>" + figure(
-            "training_curves.png", curves_figure(histories), f"dashed: train, solid: validation; kept {kept}"))
+        kept = ", ".join(
+            f"{r.name}: epoch {r.training.get('kept_epoch')} by {r.training.get('kept_by')}"
+            for r in runs
+        )
+        sections.append(
+            "<h2>Training curves</h2>"
+            + figure(
+                "training_curves.png",
+                curves_figure(histories),
+                f"dashed: train, solid: validation; kept {kept}",
+            )
+        )
     rows = predictions(run, config)
     if lines:
-        counts = collections.Counter(p for row in rows for p in substitutions(row["truth"], row["read"]))
-        sections.append(f"<h2>Most frequent substitutions ({len(rows)} eval lines)</h2>" + table_html(
-            [[repr(a), repr(b), n] for (a, b), n in counts.most_common(20)], ["truth", "read", "count"]))
+        counts = collections.Counter(
+            p for row in rows for p in substitutions(row["truth"], row["read"])
+        )
+        sections.append(
+            f"<h2>Most frequent substitutions ({len(rows)} eval lines)</h2>"
+            + table_html(
+                [[repr(a), repr(b), n] for (a, b), n in counts.most_common(20)],
+                ["truth", "read", "count"],
+            )
+        )
     else:
-        sections.append(f"<h2>Confusion matrix ({len(rows)} eval examples)</h2>" + figure(
-            "confusion_matrix.png", confusion_figure(rows, dataset.charset), "rows: truth, columns: read"))
-    sections.append("<h2>Worst-read examples</h2>" + figure(
-        "worst_examples.png", worst_figure(rows, lines, os.path.join(out, "worst_examples.png")),
-        "highest CER lines" if lines else "lowest probability of the true character"))
+        sections.append(
+            f"<h2>Confusion matrix ({len(rows)} eval examples)</h2>"
+            + figure(
+                "confusion_matrix.png",
+                confusion_figure(rows, dataset.charset),
+                "rows: truth, columns: read",
+            )
+        )
+    sections.append(
+        "<h2>Worst-read examples</h2>"
+        + figure(
+            "worst_examples.png",
+            worst_figure(rows, lines, os.path.join(out, "worst_examples.png")),
+            "highest CER lines" if lines else "lowest probability of the true character",
+        )
+    )
     title = f"Run {run.name}" + (f" against {baseline.name}" if baseline else "")
-    header = table_html([[r.name, r.group or "-", r.status, f"{r.seconds:.0f}s", r.pushed_version or "-",
-                          json.dumps(r.config, sort_keys=True)] for r in runs],
-                        ["run", "group", "status", "wall", "pushed", "config"])
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{header}"
-            + "".join(f"<section>{s}</section>" for s in sections) + "</body></html>")
+    header = table_html(
+        [
+            [
+                r.name,
+                r.group or "-",
+                r.status,
+                f"{r.seconds:.0f}s",
+                r.pushed_version or "-",
+                json.dumps(r.config, sort_keys=True),
+            ]
+            for r in runs
+        ],
+        ["run", "group", "status", "wall", "pushed", "config"],
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{header}"
+        + "".join(f"<section>{s}</section>" for s in sections)
+        + "</body></html>"
+    )
     path = os.path.join(out, "report.html")
     with open(path, "w") as f:
         f.write(page)

@@ -9,10 +9,10 @@ has nothing to get wrong: no errors against it is a rate of 0, any error an infi
 error per reference unit is undefined, and inf fails every upper-bound threshold, as it should).
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from data.vocabulary import LINE_CHARACTERS, PAD_INDEX
 from common.signatures import NO_CLASS
+from data.vocabulary import LINE_CHARACTERS, PAD_INDEX
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:

@@ -9,7 +9,7 @@ module's rate over the slice's lines. An EvalConfig names them by class and modu
 """
 
 import operator
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
@@ -43,7 +43,7 @@ class _LineCombiner(beam.CombineFn):
     def __init__(
         self,
         key: metric_types.MetricKey,
-        eval_config: Optional[tfma.EvalConfig],
+        eval_config: tfma.EvalConfig | None,
         line_counts: _LineCounts,
         rate: _Rate,
     ):
@@ -86,7 +86,7 @@ class _LineCombiner(beam.CombineFn):
 def _computations_fn(line_counts: _LineCounts, rate: _Rate) -> Callable:
     def computations(
         name: str,
-        eval_config: Optional[tfma.EvalConfig] = None,
+        eval_config: tfma.EvalConfig | None = None,
         model_name: str = "",
         output_name: str = "",
         example_weighted: bool = False,

@@ -81,18 +81,40 @@ def main(argv=None) -> None:
     parser.add_argument("--examples-dir", required=True, help="dir with train/ and eval/ TFRecords")
     parser.add_argument("--serving-dir", required=True, help="where Pusher writes <version>/")
     parser.add_argument("--image", default=DEFAULT_IMAGE)
-    parser.add_argument("--glyph-banks", nargs=2, default=(), metavar=("TRAIN", "TEST"),
-                        help="lines: the train and test glyph banks (.npz)")
+    parser.add_argument(
+        "--glyph-banks",
+        nargs=2,
+        default=(),
+        metavar=("TRAIN", "TEST"),
+        help="lines: the train and test glyph banks (.npz)",
+    )
     add_threshold_flags(parser, DATASETS.values())
-    parser.add_argument("--beam-profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                        help="Beam options of every step (pipeline/beam_profiles.py)")
-    parser.add_argument("--beam-arg", action="append", default=[],
-                        help="a Beam option added to the profile's, e.g. --beam-arg=--job_endpoint=HOST:8099")
-    parser.add_argument("--resources", choices=RESOURCE_PROFILES, default=DEFAULT_RESOURCES,
-                        help="per-step CPU and memory requests (kubeflow/spec.py)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="no baseline step: gate models on the value thresholds alone")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX and Beam warnings")
+    parser.add_argument(
+        "--beam-profile",
+        choices=PROFILES,
+        default=DEFAULT_PROFILE,
+        help="Beam options of every step (pipeline/beam_profiles.py)",
+    )
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        help="a Beam option added to the profile's, e.g. --beam-arg=--job_endpoint=HOST:8099",
+    )
+    parser.add_argument(
+        "--resources",
+        choices=RESOURCE_PROFILES,
+        default=DEFAULT_RESOURCES,
+        help="per-step CPU and memory requests (kubeflow/spec.py)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="no baseline step: gate models on the value thresholds alone",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow, TFX and Beam warnings"
+    )
     args = parser.parse_args(argv)
     quiet(args.verbose)
     try:

@@ -57,7 +57,9 @@ def finish(spec: dict, pipeline_root: str, resources: str, uncached: tuple = ())
         if "container" in executor:
             cpu, memory, memory_limit = profile.get(task, profile["*"])
             executor["container"]["resources"] = {
-                "cpuRequest": cpu, "memoryRequest": memory, "memoryLimit": memory_limit
+                "cpuRequest": cpu,
+                "memoryRequest": memory,
+                "memoryLimit": memory_limit,
             }
     for task in uncached:
         if task in spec["root"]["dag"]["tasks"]:

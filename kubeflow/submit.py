@@ -34,8 +34,10 @@ def check_params(spec: dict, params: dict) -> None:
     declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     unknown = sorted(set(params) - set(declared))
     if unknown:
-        raise ValueError(f"the spec declares no parameter {', '.join(unknown)}"
-                         f" (it declares: {', '.join(sorted(declared)) or 'none'})")
+        raise ValueError(
+            f"the spec declares no parameter {', '.join(unknown)}"
+            f" (it declares: {', '.join(sorted(declared)) or 'none'})"
+        )
 
 
 def submit(client, spec_path: str, experiment: str, run_name: str, params: dict) -> dict:
@@ -51,20 +53,33 @@ def submit(client, spec_path: str, experiment: str, run_name: str, params: dict)
         spec_path, f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}", pipeline_id=pipeline_id
     )
     experiment_id = client.create_experiment(experiment).experiment_id
-    run = client.run_pipeline(experiment_id, run_name, pipeline_id=pipeline_id,
-                              version_id=version.pipeline_version_id, params=params)
-    return {"pipeline_id": pipeline_id, "version_id": version.pipeline_version_id,
-            "experiment_id": experiment_id, "run_id": run.run_id}
+    run = client.run_pipeline(
+        experiment_id,
+        run_name,
+        pipeline_id=pipeline_id,
+        version_id=version.pipeline_version_id,
+        params=params,
+    )
+    return {
+        "pipeline_id": pipeline_id,
+        "version_id": version.pipeline_version_id,
+        "experiment_id": experiment_id,
+        "run_id": run.run_id,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", help="the .yaml written by kubeflow.runner")
-    parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    parser.add_argument(
+        "--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080"
+    )
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--run-name", required=True)
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--namespace", default="kubeflow", help="multi-user KFP: your profile namespace")
+    parser.add_argument(
+        "--namespace", default="kubeflow", help="multi-user KFP: your profile namespace"
+    )
     args = parser.parse_args(argv)
     try:
         params = parse_params(args.param)

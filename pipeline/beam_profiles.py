@@ -36,7 +36,11 @@ _PORTABLE = Profile(
 PROFILES = {
     "local": Profile(args=("--runner=FnApiRunner",)),
     "local-mp": Profile(
-        args=("--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+        args=(
+            "--runner=FnApiRunner",
+            "--direct_running_mode=multi_processing",
+            "--direct_num_workers=2",
+        )
     ),
     "dataflow": Profile(
         args=("--runner=DataflowRunner",),
@@ -56,7 +60,9 @@ def beam_args(profile: str, extra=()) -> list:
     """The profile's options with `extra` ones (`--name=value`) added, replacing any of the same
     name; raises BeamProfileError unless Beam parses them all and the required ones are set."""
     if profile not in PROFILES:
-        raise BeamProfileError(f"unknown Beam profile {profile!r}; choose from {', '.join(PROFILES)}")
+        raise BeamProfileError(
+            f"unknown Beam profile {profile!r}; choose from {', '.join(PROFILES)}"
+        )
     extra = list(extra)
     given = {_name(arg) for arg in extra}
     args = [arg for arg in PROFILES[profile].args if _name(arg) not in given] + extra
@@ -71,7 +77,9 @@ def check(args: list, required=(), profile: str = "") -> None:
     known = options.get_all_options()
     unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(known))
     if unknown:
-        raise BeamProfileError(f"Beam does not know the options {', '.join('--' + u for u in unknown)}")
+        raise BeamProfileError(
+            f"Beam does not know the options {', '.join('--' + u for u in unknown)}"
+        )
     missing = [name for name in required if not known.get(name)]
     if missing:
         raise BeamProfileError(

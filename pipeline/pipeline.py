@@ -3,7 +3,6 @@
 """
 
 import json
-from typing import Optional
 
 # The components' own modules, not `tfx.v1`, whose import also loads the Vertex AI, BigQuery and
 # Pub/Sub clients (about 60 s of CPU before anything runs).
@@ -36,7 +35,9 @@ def _baseline(serving_model_dir: str) -> LatestPushedModel:
     not (compiling needs no credentials), and compiled specs disable this step's cache."""
     local = "://" not in serving_model_dir
     seen = str(newest_version(serving_model_dir)) if local else "remote"
-    return LatestPushedModel(push_destination=serving_model_dir, seen_version=seen).with_id(BASELINE_ID)
+    return LatestPushedModel(push_destination=serving_model_dir, seen_version=seen).with_id(
+        BASELINE_ID
+    )
 
 
 def _tuning(task: Task, transform, schema_gen, hyperparameters) -> tuple:
@@ -47,14 +48,18 @@ def _tuning(task: Task, transform, schema_gen, hyperparameters) -> tuple:
         from tfx.types.standard_artifacts import HyperParameters
 
         return Importer(source_uri=hyperparameters.uri, artifact_type=HyperParameters).with_id(
-            "hyperparameters_importer"), "result"
+            "hyperparameters_importer"
+        ), "result"
     if not json.loads(task.trainer_config["experiment"]).get("tune"):
         return ()
     from trainer.tuner import tuner_component
 
-    return tuner_component(transform.outputs["transformed_examples"],
-                           transform.outputs["transform_graph"], schema_gen.outputs["schema"],
-                           task.trainer_config), "best_hyperparameters"
+    return tuner_component(
+        transform.outputs["transformed_examples"],
+        transform.outputs["transform_graph"],
+        schema_gen.outputs["schema"],
+        task.trainer_config,
+    ), "best_hyperparameters"
 
 
 def create_pipeline(
@@ -62,9 +67,9 @@ def create_pipeline(
     pipeline_root: str,
     examples_dir: str,
     task: Task,
-    serving_model_dir: Optional[str] = None,
-    metadata_path: Optional[str] = None,
-    beam_pipeline_args: Optional[list] = None,
+    serving_model_dir: str | None = None,
+    metadata_path: str | None = None,
+    beam_pipeline_args: list | None = None,
     enable_cache: bool = True,
     baseline: bool = True,
     hyperparameters=None,
@@ -151,9 +156,7 @@ def create_pipeline(
         components=components,
         enable_cache=enable_cache,
         metadata_connection_config=(
-            metadata.sqlite_metadata_connection_config(metadata_path)
-            if metadata_path
-            else None
+            metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None
         ),
         beam_pipeline_args=beam_pipeline_args or [],
     )

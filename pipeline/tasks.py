@@ -34,5 +34,8 @@ def task_for(config, resources: dict, schema_dir: str = SCHEMA_DIR, **thresholds
         eval_config=dataset.eval_config(dataset.blessing_thresholds(thresholds)),
         evaluate_transformed=dataset.evaluate_transformed,
         transform_config=dataset.transform_config(config, resources),
-        trainer_config={"experiment": config.to_json(), **dataset.trainer_config(config, resources)},
+        trainer_config={
+            "experiment": config.to_json(),
+            **dataset.trainer_config(config, resources),
+        },
     )

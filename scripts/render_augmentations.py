@@ -40,15 +40,19 @@ def png_lines(images_dir: Path | None, count: int, seed: int) -> tuple[list, lis
     texts = sentence_windows(load_sentences(), SYNTHETIC_LENGTH, count, seed)
     seeds = np.random.default_rng(seed).integers(2**63 - 1, size=count)
     images, _ = synthesize_lines(texts, seeds, bank, SYNTHETIC_LENGTH)
-    pngs = [tf.io.encode_png(tf.image.convert_image_dtype(image[..., None], tf.uint8)).numpy()
-            for image in images]
+    pngs = [
+        tf.io.encode_png(tf.image.convert_image_dtype(image[..., None], tf.uint8)).numpy()
+        for image in images
+    ]
     return pngs, [repr(text) for text in texts]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
-    parser.add_argument("--images-dir", type=Path, help="folder of line PNGs (default: drawn lines)")
+    parser.add_argument(
+        "--images-dir", type=Path, help="folder of line PNGs (default: drawn lines)"
+    )
     parser.add_argument("--count", type=int, default=6, help="lines")
     parser.add_argument("--variants", type=int, default=4, help="augmented versions of each line")
     parser.add_argument("--strength", type=float, default=1.0)
@@ -58,10 +62,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         pngs, names = png_lines(args.images_dir, args.count, args.seed)
-        originals = decode_images(tf.constant(pngs), args.height, args.width, left_align=True,
-                                  stretch_contrast=True)
-        variants = [augment_batch(originals, tf.constant([args.seed, v]), args.strength)
-                    for v in range(args.variants)]
+        originals = decode_images(
+            tf.constant(pngs), args.height, args.width, left_align=True, stretch_contrast=True
+        )
+        variants = [
+            augment_batch(originals, tf.constant([args.seed, v]), args.strength)
+            for v in range(args.variants)
+        ]
     except (DatasetError, ValueError, tf.errors.InvalidArgumentError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

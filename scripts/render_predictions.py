@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from common.push_layout import LINES_MODEL
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT
 from data.sentences import read_line_examples
 from evaluation.line_grid import save_prediction_grid
 from evaluation.text_metrics import character_error_rate
-from common.push_layout import LINES_MODEL
-from trainer import METRICS_FILE
 from serving.predictors import LinePredictor, PredictionError, resolve_model_dir
+from trainer import METRICS_FILE
 from trainer.datasets.emnist_lines import EmnistLinesDataset
 from trainer.datasets.prepared import COMPLETE_MARKER
 from transform.line_synthesis import load_glyph_bank, synthesize_lines
@@ -45,8 +45,9 @@ def trained_dataset_args(root: Path) -> dict:
     runs = (root / "pipelines" / LINES_PIPELINE / "Trainer" / "model_run").glob(f"*/{METRICS_FILE}")
     newest = max(runs, key=lambda p: p.stat().st_mtime, default=None)
     if newest is None:
-        raise DatasetError(f"no lines Trainer run under {root} (run the lines pipeline with "
-                           f"--root {root} first)")
+        raise DatasetError(
+            f"no lines Trainer run under {root} (run the lines pipeline with --root {root} first)"
+        )
     return json.loads(newest.read_text())["config"]["dataset_args"]
 
 
@@ -56,7 +57,9 @@ def line_examples_for(root: Path, dataset_args: dict) -> Path:
         marker = directory / COMPLETE_MARKER
         if marker.is_file() and json.loads(marker.read_text())[-1] == dataset_args:
             return directory
-    raise DatasetError(f"no complete line examples under {root / 'line_examples'} for {dataset_args}")
+    raise DatasetError(
+        f"no complete line examples under {root / 'line_examples'} for {dataset_args}"
+    )
 
 
 def synthesis_args(trained: dict, given: dict) -> dict:
@@ -75,8 +78,10 @@ def resolve_inputs(args) -> tuple:
     elif root:
         serving = root / "serving" / LINES_MODEL
         if not serving.is_dir():
-            raise PredictionError(f"no pushed line model: {serving} does not exist (run the lines "
-                                  f"pipeline with --save --root {root} first)")
+            raise PredictionError(
+                f"no pushed line model: {serving} does not exist (run the lines "
+                f"pipeline with --save --root {root} first)"
+            )
         model_dir = resolve_model_dir(serving)
     else:
         raise PredictionError("give --root, or --model with --examples-dir")
@@ -114,12 +119,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--root", help="pipeline root: newest pushed line model and line examples")
-    parser.add_argument("--model", help="pushed model: a version dir, or the dir of versions (newest)")
+    parser.add_argument(
+        "--model", help="pushed model: a version dir, or the dir of versions (newest)"
+    )
     parser.add_argument("--examples-dir", help="line examples dir (with eval/ and glyphs-eval.npz)")
-    parser.add_argument("--glyph-bank", help=f"eval glyph bank (default: <examples dir>/{EVAL_BANK})")
-    parser.add_argument("--max-length", type=int, help="default: as the newest lines Trainer run under --root")
-    parser.add_argument("--min-overlap", type=float, help="default: as the newest lines Trainer run under --root")
-    parser.add_argument("--max-overlap", type=float, help="default: as the newest lines Trainer run under --root")
+    parser.add_argument(
+        "--glyph-bank", help=f"eval glyph bank (default: <examples dir>/{EVAL_BANK})"
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="default: as the newest lines Trainer run under --root"
+    )
+    parser.add_argument(
+        "--min-overlap", type=float, help="default: as the newest lines Trainer run under --root"
+    )
+    parser.add_argument(
+        "--max-overlap", type=float, help="default: as the newest lines Trainer run under --root"
+    )
     parser.add_argument("--count", type=int, default=12, help="eval lines to draw and read")
     args = parser.parse_args(argv)
     if args.count < 1:
@@ -128,7 +143,9 @@ def main(argv=None) -> int:
         parser.error("give --root, or --model and --examples-dir")
     try:
         model_dir, examples_dir, bank, synthesis = resolve_inputs(args)
-        images, truths, predictions = read_lines(model_dir, examples_dir, bank, synthesis, args.count)
+        images, truths, predictions = read_lines(
+            model_dir, examples_dir, bank, synthesis, args.count
+        )
     except (DatasetError, PredictionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -137,15 +154,22 @@ def main(argv=None) -> int:
 
         if not isinstance(e, tf.errors.OpError):
             raise
-        print(f"error: drawing or reading the lines failed: {e.message.splitlines()[0]}", file=sys.stderr)
+        print(
+            f"error: drawing or reading the lines failed: {e.message.splitlines()[0]}",
+            file=sys.stderr,
+        )
         return 1
     cer = character_error_rate(truths, [p for p, _ in predictions])
     exact = sum(p == t for (p, _), t in zip(predictions, truths))
-    title = (f"CER {cer:.3f} on the first {len(truths)} eval lines ({exact} exact); model {model_dir}\n"
-             f"lines {examples_dir}; max_length {synthesis['max_length']}, overlap "
-             f"[{synthesis['min_overlap']}, {synthesis['max_overlap']}]")
+    title = (
+        f"CER {cer:.3f} on the first {len(truths)} eval lines ({exact} exact); model {model_dir}\n"
+        f"lines {examples_dir}; max_length {synthesis['max_length']}, overlap "
+        f"[{synthesis['min_overlap']}, {synthesis['max_overlap']}]"
+    )
     save_prediction_grid(images, truths, predictions, args.out, title)
-    print(f"{len(truths)} eval lines read by {model_dir}: CER {cer:.4f}, {exact} exact -> {args.out}")
+    print(
+        f"{len(truths)} eval lines read by {model_dir}: CER {cer:.4f}, {exact} exact -> {args.out}"
+    )
     return 0
 
 

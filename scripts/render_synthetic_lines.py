@@ -40,7 +40,9 @@ def glyph_bank(emnist_dir: Path | None, sample: bool, max_per_class: int) -> tup
 
 def render(images: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:
     """One line per row, white ink on black as drawn, with the text its labels spell below it."""
-    texts = ["".join(LINE_CHARACTERS[i] for i in label if i < len(LINE_CHARACTERS)) for label in labels]
+    texts = [
+        "".join(LINE_CHARACTERS[i] for i in label if i < len(LINE_CHARACTERS)) for label in labels
+    ]
     save_line_grid(images, [repr(text) for text in texts], path, title)
 
 
@@ -48,7 +50,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--emnist-dir", type=Path, help="EMNIST gzip.zip or directory of its files")
-    parser.add_argument("--sample-glyphs", action="store_true", help="use the embedded sample even if EMNIST is present")
+    parser.add_argument(
+        "--sample-glyphs",
+        action="store_true",
+        help="use the embedded sample even if EMNIST is present",
+    )
     parser.add_argument("--max-length", type=int, default=34)
     parser.add_argument("--min-overlap", type=float, default=0.0)
     parser.add_argument("--max-overlap", type=float, default=0.33)
@@ -60,12 +66,16 @@ def main(argv=None) -> int:
         bank, glyph_source = glyph_bank(args.emnist_dir, args.sample_glyphs, args.max_per_class)
         texts = sentence_windows(load_sentences(), args.max_length, args.count, args.seed)
         seeds = np.random.default_rng(args.seed).integers(2**63 - 1, size=args.count)
-        images, labels = synthesize_lines(texts, seeds, bank, args.max_length, args.min_overlap, args.max_overlap)
+        images, labels = synthesize_lines(
+            texts, seeds, bank, args.max_length, args.min_overlap, args.max_overlap
+        )
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    title = (f"glyphs: {glyph_source}; overlap [{args.min_overlap}, {args.max_overlap}]; "
-             f"max_length {args.max_length}; seed {args.seed}")
+    title = (
+        f"glyphs: {glyph_source}; overlap [{args.min_overlap}, {args.max_overlap}]; "
+        f"max_length {args.max_length}; seed {args.seed}"
+    )
     render(images.numpy(), labels.numpy(), args.out, title)
     print(f"{args.count} lines ({glyph_source}) -> {args.out}")
     return 0

@@ -113,7 +113,8 @@ class PredictionApp:
             return True
         scheme, _, token = authorization.partition(" ")
         return scheme.lower() == "bearer" and secrets.compare_digest(
-            token.strip().encode(), self.options.token.encode())
+            token.strip().encode(), self.options.token.encode()
+        )
 
     def fetch(self, url: str) -> bytes:
         return fetch_image_url(url, self.options.image_url_hosts, self.max_image_bytes)
@@ -139,8 +140,11 @@ class PredictionApp:
             latency_ms=round((time.perf_counter() - start) * 1000, 2),
             image=stats,
         )
-        return {"pred": prediction.text, "conf": prediction.confidence,
-                "chars": list(prediction.character_confidences)}
+        return {
+            "pred": prediction.text,
+            "conf": prediction.confidence,
+            "chars": list(prediction.character_confidences),
+        }
 
     def ready(self) -> tuple:
         try:
@@ -171,11 +175,18 @@ def make_app(app: PredictionApp) -> Starlette:
     """The routes (GET /, /static/<file>, /healthz, /readyz; POST /v1/predict) over `app`."""
     static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
 
-    def refuse(request: Request, error: ServingError, close: bool = False,
-               headers: dict | None = None) -> Response:
+    def refuse(
+        request: Request, error: ServingError, close: bool = False, headers: dict | None = None
+    ) -> Response:
         level = logging.ERROR if error.http_status >= 500 else logging.WARNING
-        log_event("error", level, method=request.method, path=request.url.path,
-                  status=error.http_status, error=error.message)
+        log_event(
+            "error",
+            level,
+            method=request.method,
+            path=request.url.path,
+            status=error.http_status,
+            error=error.message,
+        )
         response = error_response(error, close)
         response.headers.update({**NO_STORE, **(headers or {})})
         return response
@@ -184,25 +195,40 @@ def make_app(app: PredictionApp) -> Starlette:
         try:
             if request.method == "POST":
                 body = await read_body(
-                    request, app.max_body_bytes, f"images up to {app.max_image_bytes} bytes",
-                    DRAIN_LIMIT_BYTES, require_length=True)
+                    request,
+                    app.max_body_bytes,
+                    f"images up to {app.max_image_bytes} bytes",
+                    DRAIN_LIMIT_BYTES,
+                    require_length=True,
+                )
         except ServingError as e:  # the body is left unread: it must not become a request
             return refuse(request, e, close=True)
         try:
             if not app.authorized(request.headers.get("authorization", "")):
-                return refuse(request, refused(401, "missing or wrong bearer token (header "
-                                               "'Authorization: Bearer <token>')"),
-                              headers={"WWW-Authenticate": "Bearer"})
+                return refuse(
+                    request,
+                    refused(
+                        401,
+                        "missing or wrong bearer token (header 'Authorization: Bearer <token>')",
+                    ),
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             if request.method == "POST":
                 image, version = await read_request(request, body, app.max_image_bytes)
             elif "image_url" in request.query_params:
                 image = await run_in_threadpool(app.fetch, request.query_params["image_url"])
                 version = parse_version(request.query_params.get("version"))
             else:
-                return refuse(request, refused(405, "use POST for /v1/predict (or GET with "
-                                               "?image_url= from an allowed host)"))
-            return JSONResponse(await run_in_threadpool(app.predict, image, version),
-                                headers=NO_STORE)
+                return refuse(
+                    request,
+                    refused(
+                        405,
+                        "use POST for /v1/predict (or GET with ?image_url= from an allowed host)",
+                    ),
+                )
+            return JSONResponse(
+                await run_in_threadpool(app.predict, image, version), headers=NO_STORE
+            )
         except ServingError as e:
             return refuse(request, e)
         except Exception as e:  # keep serving; name what broke, without a traceback
@@ -240,11 +266,17 @@ def make_app(app: PredictionApp) -> Starlette:
     ]
     middleware = []
     if app.options.cors_origins:  # browsers refuse cross-origin calls unless listed here
-        middleware.append(Middleware(
-            CORSMiddleware, allow_origins=list(app.options.cors_origins),
-            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"]))
-    return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={HTTPException: unrouted})
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(app.options.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: unrouted}
+    )
 
 
 def _parse_args(argv):
@@ -269,22 +301,45 @@ def _parse_args(argv):
         default=DEFAULT_TIMEOUT,
         help="seconds to wait for the model server",
     )
-    parser.add_argument("--max-image-bytes", type=int, default=DEFAULT_MAX_IMAGE_BYTES,
-                        help=f"largest image (and so body) accepted ({DEFAULT_MAX_IMAGE_BYTES})")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="largest image by its header's width x height, checked before "
-                        f"decoding ({DEFAULT_MAX_PIXELS})")
-    parser.add_argument("--token", default=os.environ.get("APP_TOKEN") or None,
-                        help="require 'Authorization: Bearer TOKEN' on /v1/predict (default: "
-                        "env APP_TOKEN; none: open); open the page as /#token=TOKEN")
-    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                        help="let pages from ORIGIN (e.g. https://example.org) call the API "
-                        "(repeatable; default: none)")
-    parser.add_argument("--image-url-host", action="append", default=[], metavar="HOST",
-                        help="allow GET /v1/predict?image_url= from HOST (repeatable; default: "
-                        "none, 403)")
-    parser.add_argument("--log-predictions", action="store_true",
-                        help="log the predicted text with each prediction (user content; off)")
+    parser.add_argument(
+        "--max-image-bytes",
+        type=int,
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        help=f"largest image (and so body) accepted ({DEFAULT_MAX_IMAGE_BYTES})",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="largest image by its header's width x height, checked before "
+        f"decoding ({DEFAULT_MAX_PIXELS})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("APP_TOKEN") or None,
+        help="require 'Authorization: Bearer TOKEN' on /v1/predict (default: "
+        "env APP_TOKEN; none: open); open the page as /#token=TOKEN",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://example.org) call the API "
+        "(repeatable; default: none)",
+    )
+    parser.add_argument(
+        "--image-url-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow GET /v1/predict?image_url= from HOST (repeatable; default: none, 403)",
+    )
+    parser.add_argument(
+        "--log-predictions",
+        action="store_true",
+        help="log the predicted text with each prediction (user content; off)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -295,9 +350,17 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     client = GrpcClient(args.serving_grpc, args.model, args.version, args.label, args.timeout)
-    app = PredictionApp(client, options=AppOptions(
-        args.max_image_bytes, args.max_pixels, args.token, tuple(args.cors_origin),
-        frozenset(host.lower() for host in args.image_url_host), args.log_predictions))
+    app = PredictionApp(
+        client,
+        options=AppOptions(
+            args.max_image_bytes,
+            args.max_pixels,
+            args.token,
+            tuple(args.cors_origin),
+            frozenset(host.lower() for host in args.image_url_host),
+            args.log_predictions,
+        ),
+    )
     log_event(
         "started",
         url=f"http://{args.host}:{args.port}/",

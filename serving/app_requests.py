@@ -60,8 +60,11 @@ async def read_request(request: Request, body: bytes, max_image_bytes: int) -> t
         image = image.encode("utf-8") if isinstance(image, str) else image  # a plain text field
         version = parse_version(fields.get("version", query_version))
     else:
-        raise refused(415, f"unsupported content type {media_type or '(none)'}; "
-                      "send application/json or multipart/form-data")
+        raise refused(
+            415,
+            f"unsupported content type {media_type or '(none)'}; "
+            "send application/json or multipart/form-data",
+        )
     if not image:
         raise refused(400, "field 'image' is empty")
     if len(image) > max_image_bytes:
@@ -79,8 +82,10 @@ async def _form(request: Request, body: bytes, content_type: str) -> dict:
 
     try:
         async with Request(request.scope, replay).form() as form:
-            return {name: await value.read() if isinstance(value, UploadFile) else value
-                    for name, value in form.items()}
+            return {
+                name: await value.read() if isinstance(value, UploadFile) else value
+                for name, value in form.items()
+            }
     except HTTPException as e:  # Starlette's answer to a malformed form
         raise refused(400, f"malformed multipart/form-data body ({e.detail})") from None
 
@@ -94,16 +99,18 @@ def image_stats(data: bytes) -> dict:
             width, height = image.size
             image_format = image.format
             if image_format not in MODEL_FORMATS:
-                raise refused(415, f"unsupported image format {image_format}; send PNG, JPEG, "
-                              "GIF or BMP")
+                raise refused(
+                    415, f"unsupported image format {image_format}; send PNG, JPEG, GIF or BMP"
+                )
             image.thumbnail((STATS_SIZE, STATS_SIZE))  # decodes it (JPEG: at a reduced scale)
             rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
     except Image.DecompressionBombError as e:
         raise refused(413, f"image has too many pixels ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         reason = re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(e))
-        raise refused(400, f"{len(data)} bytes of image data: not a readable image "
-                      f"({reason})") from None
+        raise refused(
+            400, f"{len(data)} bytes of image data: not a readable image ({reason})"
+        ) from None
     # Gray, composited over white paper as the model does (0: black, 255: white).
     gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     alpha = rgba[..., 3] / 255.0
@@ -125,12 +132,15 @@ def fetch_image_url(url: str, allowed_hosts: frozenset, max_bytes: int) -> bytes
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise refused(400, "image_url must be an http:// or https:// URL")
     if parts.hostname.lower() not in allowed_hosts:
-        raise refused(403, f"image_url host {parts.hostname!r} is not allowed (the app's "
-                      "--image-url-host list)")
+        raise refused(
+            403,
+            f"image_url host {parts.hostname!r} is not allowed (the app's --image-url-host list)",
+        )
     deadline = time.monotonic() + IMAGE_URL_SECONDS
     try:
-        with requests.get(url, stream=True, allow_redirects=False,
-                          timeout=IMAGE_URL_SECONDS) as response:
+        with requests.get(
+            url, stream=True, allow_redirects=False, timeout=IMAGE_URL_SECONDS
+        ) as response:
             if response.status_code != 200:
                 raise refused(502, f"image_url answered HTTP {response.status_code}")
             data = bytearray()
@@ -150,9 +160,7 @@ def fetch_image_url(url: str, allowed_hosts: frozenset, max_bytes: int) -> bytes
 def decode_data_url(value) -> bytes:
     """Bytes of `data:image/...;base64,<data>` or of bare base64."""
     if not isinstance(value, str):
-        raise refused(
-            400, f"field 'image' must be a base64 string, got {type(value).__name__}"
-        )
+        raise refused(400, f"field 'image' must be a base64 string, got {type(value).__name__}")
     if value.startswith("data:"):
         header, sep, value = value.partition(",")
         if not sep or not header.endswith(";base64"):
@@ -176,8 +184,8 @@ def parse_version(value):
         value = value.decode("utf-8", errors="replace")
     text = str(value).strip()
     if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > INT64_MAX:
-        raise refused(400, f"'version' must be a positive integer of at most {INT64_MAX}, "
-                      f"got {str(value)[:40]!r}")
+        raise refused(
+            400,
+            f"'version' must be a positive integer of at most {INT64_MAX}, got {str(value)[:40]!r}",
+        )
     return int(text)
-
-

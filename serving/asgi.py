@@ -23,8 +23,9 @@ from serving.errors import ServingError, too_large
 BODY_SECONDS = 60.0  # a client may take this long to send its body (slow or stalled ones)
 
 
-async def read_body(request: Request, limit: int, limit_note: str, drain_limit: int,
-                    require_length: bool = False) -> bytes:
+async def read_body(
+    request: Request, limit: int, limit_note: str, drain_limit: int, require_length: bool = False
+) -> bytes:
     """The body, at most `limit` bytes (413 naming `limit_note` beyond); chunked bodies are
     counted as they arrive. A body over the limit is read to its end and dropped (kept in memory
     no more than `limit`) when it is at most `drain_limit` bytes, so that the client, still
@@ -46,14 +47,14 @@ async def read_body(request: Request, limit: int, limit_note: str, drain_limit: 
     if length is not None and length > limit:
         if length <= drain_limit:
             await _receive(request, 0, drain_limit)
-        raise too_large(f"request body is {length} bytes, more than the limit of {limit} "
-                        f"({limit_note})")
+        raise too_large(
+            f"request body is {length} bytes, more than the limit of {limit} ({limit_note})"
+        )
     body, received = await _receive(request, limit, drain_limit)
     if received > limit:
         raise too_large(f"request body is more than the limit of {limit} bytes ({limit_note})")
     if length is not None and len(body) < length:
-        raise ServingError.from_http(400, f"request body ended after {len(body)} of {length} "
-                                     "bytes")
+        raise ServingError.from_http(400, f"request body ended after {len(body)} of {length} bytes")
     return body
 
 
@@ -74,14 +75,18 @@ async def _receive(request: Request, keep: int, limit: int) -> tuple:
         pass
     except TimeoutError:
         raise ServingError.from_http(
-            408, f"request body not received within {BODY_SECONDS:g} s") from None
+            408, f"request body not received within {BODY_SECONDS:g} s"
+        ) from None
     return bytes(body), received
 
 
 def error_response(error: ServingError, close: bool = False, indent: int | None = None) -> Response:
     """TF Serving's error body, `{"error": message}`, with the error's HTTP status."""
-    response = Response(json.dumps({"error": error.message}, indent=indent),
-                        status_code=error.http_status, media_type="application/json")
+    response = Response(
+        json.dumps({"error": error.message}, indent=indent),
+        status_code=error.http_status,
+        media_type="application/json",
+    )
     if close:
         # Raw, so the name goes out as written ("Connection"); Starlette lowercases its headers.
         response.raw_headers.append((b"Connection", b"close"))
@@ -111,8 +116,9 @@ class UvicornThread:
         self._socket = _listen(host, port)
         self.host, self.port = host, self._socket.getsockname()[1]
         self._server = uvicorn.Server(_config(app, host, self.port))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=name, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -138,7 +144,8 @@ def _listen(host: str, port: int) -> socket.socket:
     Nagle's algorithm off only on such sockets' connections, and with it on, each keep-alive
     answer (headers and body in two writes) waits ~40 ms for the client's delayed ACK."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE)[0]
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(address)
@@ -153,5 +160,13 @@ def serve(app, host: str, port: int) -> None:
 
 def _config(app, host: str, port: int) -> uvicorn.Config:
     # log_config=None: keep the process's logging as the CLI or the tests set it up.
-    return uvicorn.Config(app, host=host, port=port, http=HalfCloseH11Protocol, lifespan="off",
-                          access_log=False, log_config=None, server_header=False)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=HalfCloseH11Protocol,
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )

@@ -44,6 +44,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_REST_URL = "http://127.0.0.1:8501"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:8500"
 
+
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     text: str

@@ -22,8 +22,11 @@ from google.protobuf import (
 from tensorflow_serving.config import model_server_config_pb2
 
 _FIELD = descriptor_pb2.FieldDescriptorProto
-_WRAPPERS = {"int64": ".google.protobuf.Int64Value", "string": ".google.protobuf.StringValue",
-             "bool": ".google.protobuf.BoolValue"}
+_WRAPPERS = {
+    "int64": ".google.protobuf.Int64Value",
+    "string": ".google.protobuf.StringValue",
+    "bool": ".google.protobuf.BoolValue",
+}
 
 # (name, number, type): TF Serving 2.16.1's fields of each message.
 _BATCHING_FIELDS = [
@@ -66,11 +69,18 @@ def _mirrored_classes() -> dict:
         syntax="proto3",
     )
     prometheus = monitoring.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, label=_FIELD.LABEL_OPTIONAL, type=_FIELD.TYPE_BOOL)
-    prometheus.field.add(name="path", number=2, label=_FIELD.LABEL_OPTIONAL, type=_FIELD.TYPE_STRING)
+    prometheus.field.add(
+        name="enable", number=1, label=_FIELD.LABEL_OPTIONAL, type=_FIELD.TYPE_BOOL
+    )
+    prometheus.field.add(
+        name="path", number=2, label=_FIELD.LABEL_OPTIONAL, type=_FIELD.TYPE_STRING
+    )
     config = monitoring.message_type.add(name="MonitoringConfig")
     config.field.add(
-        name="prometheus_config", number=1, label=_FIELD.LABEL_OPTIONAL, type=_FIELD.TYPE_MESSAGE,
+        name="prometheus_config",
+        number=1,
+        label=_FIELD.LABEL_OPTIONAL,
+        type=_FIELD.TYPE_MESSAGE,
         type_name=".tensorflow.serving.PrometheusConfig",
     )
     pool.Add(monitoring)
@@ -122,7 +132,9 @@ def _parse(path: str | Path, message_class):
     try:
         return text_format.Parse(text, message_class())
     except text_format.ParseError as e:
-        raise ConfigFileError(f"{path}: not a {message_class.DESCRIPTOR.name} text proto: {e}") from None
+        raise ConfigFileError(
+            f"{path}: not a {message_class.DESCRIPTOR.name} text proto: {e}"
+        ) from None
 
 
 def read_model_server_config(path) -> model_server_config_pb2.ModelServerConfig:

@@ -56,14 +56,14 @@ def model_config_text(root: str = "/models") -> str:
     blocks = []
     for name in CONTRACT_MODELS:
         labels = "".join(
-            f"    version_labels {{ key: \"{label}\" value: {version} }}\n"
+            f'    version_labels {{ key: "{label}" value: {version} }}\n'
             for label, version in LABELS.get(name, {}).items()
         )
         blocks.append(
             "  config {\n"
-            f"    name: \"{name}\"\n"
-            f"    base_path: \"{root}/{name}\"\n"
-            "    model_platform: \"tensorflow\"\n"
+            f'    name: "{name}"\n'
+            f'    base_path: "{root}/{name}"\n'
+            '    model_platform: "tensorflow"\n'
             f"    model_version_policy {{ latest {{ num_versions: {NUM_VERSIONS} }} }}\n"
             f"{labels}"
             "  }\n"

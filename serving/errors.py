@@ -48,8 +48,13 @@ class ServingError(Exception):
     (e.g. "NOT_FOUND").
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None,
-                 status: int | str | None = None):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        http_status: int | None = None,
+        status: int | str | None = None,
+    ):
         self.code = code
         self.message = message
         self.http_status = http_status or HTTP_STATUS.get(code, 500)

@@ -19,10 +19,10 @@ from tensorflow_serving.apis import (
 from common.push_layout import LINES_MODEL
 from common.signatures import CHARACTER_CONFIDENCES, IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 from serving.client import (
-    character_confidences,
     DEFAULT_GRPC_ADDRESS,
     DEFAULT_TIMEOUT,
     Prediction,
+    character_confidences,
     check_count,
     check_spec,
     encode_all,
@@ -87,8 +87,11 @@ class GrpcClient:
             raise ServingError(grpc.StatusCode.INTERNAL, "response has no confidence output", 502)
         texts = tf.make_ndarray(outputs[key]).reshape(-1)
         confidences = tf.make_ndarray(outputs["confidence"]).reshape(-1)
-        chars = (tf.make_ndarray(outputs[CHARACTER_CONFIDENCES]) if CHARACTER_CONFIDENCES in outputs
-                 else [None] * len(texts))
+        chars = (
+            tf.make_ndarray(outputs[CHARACTER_CONFIDENCES])
+            if CHARACTER_CONFIDENCES in outputs
+            else [None] * len(texts)
+        )
         predictions = []
         for t, c, row in zip(texts, confidences, chars):
             text = t.decode("utf-8", errors="replace")

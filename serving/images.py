@@ -9,14 +9,13 @@ server refuse an oversized image with the same rule, before decoding it.
 import io
 import struct
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from serving.errors import ServingError, too_large
 
-ImageInput = Union[str, Path, bytes, np.ndarray]
+ImageInput = str | Path | bytes | np.ndarray
 
 
 class PredictionError(ValueError):
@@ -64,8 +63,9 @@ def _encode_array(array: np.ndarray) -> bytes:
 
 
 # The SOFn markers of JPEG (frame headers, which carry the size); see image_header_sizes.
-_JPEG_FRAMES = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
-                          0xCF))
+_JPEG_FRAMES = frozenset(
+    (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+)
 
 
 def header_size(data: bytes) -> tuple | None:
@@ -90,7 +90,7 @@ def _jpeg_size(data: bytes) -> tuple:
     at anything that is not a marker, at the scan data (SOS) or at the end."""
     position = 2
     while position + 4 <= len(data):
-        segment = data[position:position + 9].ljust(9, b"\0")
+        segment = data[position : position + 9].ljust(9, b"\0")
         marker = segment[1]
         if segment[0] != 0xFF or marker == 0xDA:
             break
@@ -114,8 +114,11 @@ def check_header(data: bytes, max_pixels: int, name: str = "image", note: str = 
         return  # not an image the models decode: decoding it says so
     _, width, height = size
     if width is None:
-        raise ServingError.from_http(400, f"{name}: JPEG without a readable frame size (SOFn "
-                                     "marker) before its image data")
+        raise ServingError.from_http(
+            400, f"{name}: JPEG without a readable frame size (SOFn marker) before its image data"
+        )
     if width * height > max_pixels:
-        raise too_large(f"{name} is {width}x{height} pixels, more than the limit of {max_pixels} "
-                        f"pixels per image{note}")
+        raise too_large(
+            f"{name} is {width}x{height} pixels, more than the limit of {max_pixels} "
+            f"pixels per image{note}"
+        )

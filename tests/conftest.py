@@ -34,7 +34,10 @@ class Served:
     def calls(self, model: str = "lines") -> dict:
         """{version: (model calls, images)} of the model's serving signature since then."""
         result = {}
-        for (name, version, signature), (calls, images) in self.server.metrics.model_calls().items():
+        for (name, version, signature), (
+            calls,
+            images,
+        ) in self.server.metrics.model_calls().items():
             before = self._calls.get((name, version, signature), (0, 0))
             if name == model and signature == SERVING_SIGNATURE and calls != before[0]:
                 result[version] = (calls - before[0], images - before[1])

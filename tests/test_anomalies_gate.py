@@ -31,14 +31,19 @@ def anomalies(**features) -> anomalies_pb2.Anomalies:
 
 def test_no_anomalies_no_lines():
     assert describe_anomalies({}) == []
-    assert describe_anomalies({"train": anomalies_pb2.Anomalies(), "eval": anomalies_pb2.Anomalies()}) == []
+    assert (
+        describe_anomalies({"train": anomalies_pb2.Anomalies(), "eval": anomalies_pb2.Anomalies()})
+        == []
+    )
 
 
 def test_lines_name_split_feature_and_reason():
     lines = describe_anomalies(
         {
             "train": anomalies(label="Unexpectedly large value: 99."),
-            "eval": anomalies(label="Unexpectedly small value: -1.", character="Unexpected string values"),
+            "eval": anomalies(
+                label="Unexpectedly small value: -1.", character="Unexpected string values"
+            ),
         }
     )
     assert lines == [
@@ -49,7 +54,12 @@ def test_lines_name_split_feature_and_reason():
 
 
 def test_clean_split_adds_no_lines():
-    lines = describe_anomalies({"train": anomalies_pb2.Anomalies(), "eval": anomalies(label="Unexpectedly large value: 99.")})
+    lines = describe_anomalies(
+        {
+            "train": anomalies_pb2.Anomalies(),
+            "eval": anomalies(label="Unexpectedly large value: 99."),
+        }
+    )
     assert lines == ["split 'eval': feature 'label': Unexpectedly large value: 99."]
 
 
@@ -57,7 +67,10 @@ def test_several_reasons_are_joined():
     result = anomalies(label="Unexpectedly large value: 99.")
     result.anomaly_info["label"].reason.add(description="Feature shape dropped")
     (line,) = describe_anomalies({"train": result})
-    assert line == "split 'train': feature 'label': Unexpectedly large value: 99.; Feature shape dropped"
+    assert (
+        line
+        == "split 'train': feature 'label': Unexpectedly large value: 99.; Feature shape dropped"
+    )
 
 
 def test_falls_back_to_the_info_description():
@@ -73,13 +86,20 @@ def test_falls_back_to_the_info_description():
 def test_dataset_level_anomaly_is_reported():
     result = anomalies_pb2.Anomalies()
     result.dataset_anomaly_info.reason.add(description="Low number of examples: 0")
-    assert describe_anomalies({"eval": result}) == ["split 'eval': dataset: Low number of examples: 0"]
+    assert describe_anomalies({"eval": result}) == [
+        "split 'eval': dataset: Low number of examples: 0"
+    ]
 
 
 def test_read_anomalies_reads_each_split(tmp_path):
-    for split, description in [("train", "Unexpectedly large value: 99."), ("eval", "Unexpectedly large value: 70.")]:
+    for split, description in [
+        ("train", "Unexpectedly large value: 99."),
+        ("eval", "Unexpectedly large value: 70."),
+    ]:
         (tmp_path / f"Split-{split}").mkdir()
-        (tmp_path / f"Split-{split}" / ANOMALIES_FILE).write_bytes(anomalies(label=description).SerializeToString())
+        (tmp_path / f"Split-{split}" / ANOMALIES_FILE).write_bytes(
+            anomalies(label=description).SerializeToString()
+        )
     artifact = standard_artifacts.ExampleAnomalies()
     artifact.uri = str(tmp_path)
     artifact.split_names = artifact_utils.encode_split_names(["train", "eval"])
@@ -121,7 +141,10 @@ def tfdv_anomalies(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tfdv")
     good = [example(0, b"0"), example(10, b"A"), example(61, b"z")]
     bad = [example(0, b"0"), example(99, b"z"), example(3)]  # label out of range; character missing
-    return {"train": validate(tmp / "train.tfrecord", good), "eval": validate(tmp / "eval.tfrecord", bad)}
+    return {
+        "train": validate(tmp / "train.tfrecord", good),
+        "eval": validate(tmp / "eval.tfrecord", bad),
+    }
 
 
 def test_curated_schema_accepts_good_examples(tfdv_anomalies):

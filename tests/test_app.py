@@ -94,7 +94,9 @@ def data_url(data: bytes, media_type: str = "image/png") -> str:
 
 @pytest.fixture(scope="module")
 def app(model_server):
-    server = AppServer(model_server.grpc_target, max_image_bytes=MAX_IMAGE_BYTES, max_pixels=200_000)
+    server = AppServer(
+        model_server.grpc_target, max_image_bytes=MAX_IMAGE_BYTES, max_pixels=200_000
+    )
     yield server
     server.stop()
 
@@ -156,9 +158,11 @@ def test_json_data_url_multipart_and_bare_base64_predict_the_same(app, served):
     ((text, confidence),) = in_process_predictor().predict_batch([image])
     expected = {"pred": text, "conf": pytest.approx(confidence, rel=1e-5)}
 
-    for status, body in (app.predict_json({"image": data_url(image)}),
-                         app.predict_json({"image": base64.b64encode(image).decode()}),
-                         app.predict_file(image)):
+    for status, body in (
+        app.predict_json({"image": data_url(image)}),
+        app.predict_json({"image": base64.b64encode(image).decode()}),
+        app.predict_file(image),
+    ):
         assert (status, {k: body[k] for k in expected}) == (200, expected)
         assert len(body["chars"]) == len(text) and all(0 <= c <= 1 for c in body["chars"])
     assert served.calls() == {2: (3, 3)}  # three calls of one image, to the latest version

@@ -19,9 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def secured(model_server):
-    server = AppServer(model_server.grpc_target, options=AppOptions(
-        token="s3cret", cors_origins=("https://pages.example",),
-        image_url_hosts=frozenset({"127.0.0.1"})))
+    server = AppServer(
+        model_server.grpc_target,
+        options=AppOptions(
+            token="s3cret",
+            cors_origins=("https://pages.example",),
+            image_url_hosts=frozenset({"127.0.0.1"}),
+        ),
+    )
     yield server
     server.stop()
 
@@ -29,9 +34,12 @@ def secured(model_server):
 def test_a_50_mb_body_gets_a_413_that_the_client_sees(model_server, served):
     server = AppServer(model_server.grpc_target)
     try:
-        response = requests.post(f"http://127.0.0.1:{server.port}/v1/predict",
-                                 data=b"\0" * (50 * 1024 * 1024), timeout=60,
-                                 headers={"Content-Type": "application/json"})
+        response = requests.post(
+            f"http://127.0.0.1:{server.port}/v1/predict",
+            data=b"\0" * (50 * 1024 * 1024),
+            timeout=60,
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 413  # not a ConnectionError (broken pipe)
         assert "more than the limit" in response.json()["error"]
         assert server.predict_json({"image": data_url(OK_PNG)})[0] == 200
@@ -45,11 +53,18 @@ def test_token_is_required_on_the_api_only(secured, served):
     status, answer = secured.predict_json(body)
     assert status == 401 and "bearer token" in answer["error"]
     for wrong in ("Bearer nope", "Basic s3cret", "s3cret"):
-        assert secured.request("POST", "/v1/predict", data_url(OK_PNG).encode(),
-                               {"Authorization": wrong})[0] == 401
+        assert (
+            secured.request(
+                "POST", "/v1/predict", data_url(OK_PNG).encode(), {"Authorization": wrong}
+            )[0]
+            == 401
+        )
     status, answer, _ = secured.request(
-        "POST", "/v1/predict", f'{{"image": "{data_url(OK_PNG)}"}}'.encode(),
-        {"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
+        "POST",
+        "/v1/predict",
+        f'{{"image": "{data_url(OK_PNG)}"}}'.encode(),
+        {"Content-Type": "application/json", "Authorization": "Bearer s3cret"},
+    )
     assert status == 200 and set(answer) == {"pred", "conf", "chars"}
     assert secured.request("GET", "/")[0] == 200  # the page and the health checks stay open
     assert secured.request("GET", "/healthz")[0] == 200
@@ -58,9 +73,15 @@ def test_token_is_required_on_the_api_only(secured, served):
 
 def test_cors_only_for_listed_origins(secured):
     def preflight(origin: str):
-        return secured.request("OPTIONS", "/v1/predict", headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type"})[2]
+        return secured.request(
+            "OPTIONS",
+            "/v1/predict",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )[2]
 
     allowed = preflight("https://pages.example")
     assert allowed.status == 200
@@ -84,8 +105,11 @@ def test_no_cors_headers_by_default(model_server):
 @pytest.fixture(scope="module")
 def image_host():
     """An HTTP server on 127.0.0.1 serving /line.png, /huge.png (a pixel bomb), /big.bin."""
-    files = {"/line.png": OK_PNG, "/huge.png": bomb_png(20000, 20000, rows=1),
-             "/big.bin": b"\0" * (5 * 1024 * 1024)}
+    files = {
+        "/line.png": OK_PNG,
+        "/huge.png": bomb_png(20000, 20000, rows=1),
+        "/big.bin": b"\0" * (5 * 1024 * 1024),
+    }
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -111,16 +135,22 @@ def image_host():
     server.server_close()
 
 
-@pytest.mark.parametrize("path, status, message", [
-    ("/line.png", 200, None),
-    ("/huge.png", 413, "20000x20000 pixels"),
-    ("/big.bin", 413, "image_url is more than the limit"),
-    ("/missing.png", 502, "image_url answered HTTP 404"),
-    ("/redirect", 502, "image_url answered HTTP 302"),
-])
+@pytest.mark.parametrize(
+    "path, status, message",
+    [
+        ("/line.png", 200, None),
+        ("/huge.png", 413, "20000x20000 pixels"),
+        ("/big.bin", 413, "image_url is more than the limit"),
+        ("/missing.png", 502, "image_url answered HTTP 404"),
+        ("/redirect", 502, "image_url answered HTTP 302"),
+    ],
+)
 def test_image_url_from_an_allowed_host(secured, image_host, path, status, message):
-    got, answer, _ = secured.request("GET", f"/v1/predict?image_url=http://{image_host}{path}",
-                                     headers={"Authorization": "Bearer s3cret"})
+    got, answer, _ = secured.request(
+        "GET",
+        f"/v1/predict?image_url=http://{image_host}{path}",
+        headers={"Authorization": "Bearer s3cret"},
+    )
     assert got == status, answer
     if message:
         assert message in answer["error"]
@@ -131,11 +161,15 @@ def test_image_url_from_an_allowed_host(secured, image_host, path, status, messa
 def test_image_url_from_other_hosts_is_forbidden(secured, model_server, image_host):
     port = image_host.split(":")[1]
     for url in (f"http://localhost:{port}/line.png", "http://169.254.169.254/latest/meta-data"):
-        got, answer, _ = secured.request("GET", f"/v1/predict?image_url={url}",
-                                         headers={"Authorization": "Bearer s3cret"})
+        got, answer, _ = secured.request(
+            "GET", f"/v1/predict?image_url={url}", headers={"Authorization": "Bearer s3cret"}
+        )
         assert got == 403 and "is not allowed" in answer["error"]
-    got, answer, _ = secured.request("GET", "/v1/predict?image_url=file:///etc/passwd",
-                                     headers={"Authorization": "Bearer s3cret"})
+    got, answer, _ = secured.request(
+        "GET",
+        "/v1/predict?image_url=file:///etc/passwd",
+        headers={"Authorization": "Bearer s3cret"},
+    )
     assert got == 400 and "http://" in answer["error"]
     default = AppServer(model_server.grpc_target)  # no --image-url-host: nothing is allowed
     try:
@@ -159,6 +193,11 @@ def test_app_command_line_defaults_are_closed(monkeypatch):
     monkeypatch.delenv("APP_TOKEN", raising=False)
     args = _parse_args([])
     assert (args.host, args.token, args.cors_origin, args.image_url_host, args.log_predictions) == (
-        "127.0.0.1", None, [], [], False)
+        "127.0.0.1",
+        None,
+        [],
+        [],
+        False,
+    )
     monkeypatch.setenv("APP_TOKEN", "from-env")
     assert _parse_args([]).token == "from-env"

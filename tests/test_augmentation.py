@@ -10,8 +10,14 @@ import tensorflow as tf
 from data.features import IMAGE_KEY, LENGTH_KEY
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
-from transform.augmentation import (MAX_NOISE, augment_batch, augment_dataset,
-                                    contrast, geometric, stroke_width)
+from transform.augmentation import (
+    MAX_NOISE,
+    augment_batch,
+    augment_dataset,
+    contrast,
+    geometric,
+    stroke_width,
+)
 from transform.line_synthesis import GlyphBank, synthesize_lines
 
 TEXTS = ["Real", "hand", "wri7", "ting"]
@@ -23,7 +29,9 @@ def lines() -> tf.Tensor:
     """Four lines drawn from the embedded sample, 28x112, set in a 48x160 frame: float32
     [4, 48, 160, 1], ink bright on black, left-aligned, MARGIN empty rows above and below."""
     images, labels, _ = read_split(SAMPLE_DIR, "train")
-    drawn, _ = synthesize_lines(tf.constant(TEXTS), tf.range(4, dtype=tf.int64), GlyphBank(images, labels), 4)
+    drawn, _ = synthesize_lines(
+        tf.constant(TEXTS), tf.range(4, dtype=tf.int64), GlyphBank(images, labels), 4
+    )
     return tf.image.pad_to_bounding_box(drawn[..., None], MARGIN, 0, 28 + 2 * MARGIN, 160)
 
 
@@ -51,7 +59,7 @@ def column_centre(rows: np.ndarray) -> np.ndarray:
 def test_shape_dtype_and_range_are_kept(lines, strength):
     augmented = augment_batch(lines, tf.constant([0, 1]), strength)
     assert augmented.shape == lines.shape and augmented.dtype == tf.float32
-    assert 0.0 <= float(tf.reduce_min(augmented)) and float(tf.reduce_max(augmented)) <= 1.0
+    assert float(tf.reduce_min(augmented)) >= 0.0 and float(tf.reduce_max(augmented)) <= 1.0
 
 
 def test_strength_zero_is_the_identity(lines):
@@ -89,8 +97,9 @@ def test_fill_and_ops_leave_far_background_alone(lines):
 def test_what_comes_from_outside_the_image_is_background():
     """An image full of ink, zoomed out and kept left-aligned: the right and the top and bottom
     edges come from outside the image and are background, not stretched ink."""
-    shrunk = geometric(tf.ones([1, 40, 100, 1]), per_image(0.0, 1), per_image(0.0, 1),
-                       per_image(0.9, 1)).numpy()[0, ..., 0]
+    shrunk = geometric(
+        tf.ones([1, 40, 100, 1]), per_image(0.0, 1), per_image(0.0, 1), per_image(0.9, 1)
+    ).numpy()[0, ..., 0]
     assert shrunk[:, 92:].max() == 0 and shrunk[:1].max() == 0 and shrunk[-1:].max() == 0
     assert shrunk[4:36, :88].min() > 0.99  # and the inside is still ink
 
@@ -98,13 +107,17 @@ def test_what_comes_from_outside_the_image_is_background():
 def test_dataset_augments_images_only_and_differs_per_epoch(lines):
     labels = tf.constant([[1, 2], [3, 4], [5, 6], [7, 8]], tf.int64)
     lengths = tf.constant([2, 2, 2, 2], tf.int64)
-    batches = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: lines, LENGTH_KEY: lengths}, labels)).batch(2)
+    batches = tf.data.Dataset.from_tensor_slices(
+        ({IMAGE_KEY: lines, LENGTH_KEY: lengths}, labels)
+    ).batch(2)
     augmented = augment_dataset(batches, 1.0, seed=3)
     assert augmented.element_spec[0][IMAGE_KEY].shape[1:] == lines.shape[1:]  # static, for Keras
     epochs = [list(augmented.as_numpy_iterator()) for _ in range(2)]
     rerun = list(augment_dataset(batches, 1.0, seed=3).as_numpy_iterator())
     for epoch in epochs:
-        for (features, batch_labels), (original, original_labels) in zip(epoch, batches.as_numpy_iterator()):
+        for (features, batch_labels), (original, original_labels) in zip(
+            epoch, batches.as_numpy_iterator()
+        ):
             np.testing.assert_array_equal(batch_labels, original_labels)
             np.testing.assert_array_equal(features[LENGTH_KEY], original[LENGTH_KEY])
             assert features[IMAGE_KEY].shape == original[IMAGE_KEY].shape
@@ -118,7 +131,7 @@ def test_dataset_augments_images_only_and_differs_per_epoch(lines):
 
 def test_dataset_at_strength_zero_passes_images_unchanged(lines):
     batches = tf.data.Dataset.from_tensor_slices(({IMAGE_KEY: lines}, tf.range(4))).batch(4)
-    (features, _), = augment_dataset(batches, 0.0).as_numpy_iterator()
+    ((features, _),) = augment_dataset(batches, 0.0).as_numpy_iterator()
     np.testing.assert_array_equal(features[IMAGE_KEY], lines)
 
 
@@ -143,7 +156,9 @@ def test_shear_slants_a_vertical_bar():
 
 def test_rotation_tilts_a_horizontal_bar():
     angle = math.radians(1.5)
-    rotated = geometric(bar(22, 26, 10, 150), per_image(0.0), per_image(angle), per_image(1.0)).numpy()[..., 0]
+    rotated = geometric(
+        bar(22, 26, 10, 150), per_image(0.0), per_image(angle), per_image(1.0)
+    ).numpy()[..., 0]
     rows = np.arange(48)[None, :]
     ends = [rotated[:, :, columns].sum(axis=2) for columns in (slice(12, 16), slice(144, 148))]
     left_row, right_row = [(end * rows).sum(axis=1) / end.sum(axis=1) for end in ends]
@@ -173,7 +188,7 @@ def test_slant_and_rotation_keep_the_line_start_on_screen(lines):
 def test_contrast_sets_ink_intensity_and_gamma():
     images = tf.constant(np.array([0.0, 0.25, 1.0], np.float32).reshape(1, 1, 3, 1))
     dimmed = contrast(images, per_image(0.7, 1), per_image(2.0, 1)).numpy().ravel()
-    np.testing.assert_allclose(dimmed, [0.0, 0.7 * 0.25 ** 2, 0.7], rtol=1e-6)
+    np.testing.assert_allclose(dimmed, [0.0, 0.7 * 0.25**2, 0.7], rtol=1e-6)
 
 
 def test_noise_is_added_to_an_empty_image():

@@ -9,8 +9,12 @@ from data.sample import SAMPLE_DIR
 from pipeline.beam_profiles import PROFILES, BeamProfileError, beam_args
 
 REMOTE_FLAGS = {
-    "dataflow": ["--project=p", "--region=europe-west1", "--temp_location=gs://b/tmp",
-                 "--sdk_container_image=registry.example/pipeline:1"],
+    "dataflow": [
+        "--project=p",
+        "--region=europe-west1",
+        "--temp_location=gs://b/tmp",
+        "--sdk_container_image=registry.example/pipeline:1",
+    ],
     "flink": ["--job_endpoint=flink-jobserver:8099", "--environment_config=localhost:50000"],
     "spark": ["--job_endpoint=spark-jobserver:8099", "--environment_config=localhost:50000"],
 }
@@ -46,21 +50,31 @@ def _statistics(root, profile: str) -> dict:
 
     example_gen = ImportExampleGen(
         input_base=str(SAMPLE_DIR),
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in ("train", "eval")]),
+        input_config=example_gen_pb2.Input(
+            splits=[
+                example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in ("train", "eval")
+            ]
+        ),
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    BeamDagRunner().run(pipeline.Pipeline(
-        pipeline_name=f"stats-{profile}",
-        pipeline_root=str(root / "pipeline"),
-        components=[example_gen, statistics_gen],
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "m.sqlite")),
-        beam_pipeline_args=beam_args(profile),
-    ))
+    BeamDagRunner().run(
+        pipeline.Pipeline(
+            pipeline_name=f"stats-{profile}",
+            pipeline_root=str(root / "pipeline"),
+            components=[example_gen, statistics_gen],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                str(root / "m.sqlite")
+            ),
+            beam_pipeline_args=beam_args(profile),
+        )
+    )
     found = {}
-    for path in tf.io.gfile.glob(str(root / "pipeline" / "StatisticsGen" / "statistics" / "*" / "Split-*")):
+    for path in tf.io.gfile.glob(
+        str(root / "pipeline" / "StatisticsGen" / "statistics" / "*" / "Split-*")
+    ):
         stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(
-            tf.io.gfile.GFile(f"{path}/FeatureStats.pb", "rb").read())
+            tf.io.gfile.GFile(f"{path}/FeatureStats.pb", "rb").read()
+        )
         found[path.rsplit("Split-", 1)[1]] = stats.datasets[0]
     return found
 
@@ -73,7 +87,8 @@ def _summary(dataset) -> dict:
         stats = getattr(feature, kind)
         features[feature.path.step[0]] = (
             stats.common_stats.num_non_missing,
-            getattr(stats, "min", None), getattr(stats, "max", None),
+            getattr(stats, "min", None),
+            getattr(stats, "max", None),
             getattr(stats, "unique", None),
             round(getattr(stats, "mean", 0.0), 6),
         )

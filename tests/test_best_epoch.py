@@ -40,9 +40,15 @@ def test_validation_cer_reads_the_eval_lines_as_the_model_kind_does():
     def labels(text):
         return [LINE_CHARACTERS.index(c) for c in text] + [PAD_INDEX] * (4 - len(text))
 
-    batch = ({"image": tf.zeros([2, 28, 112, 1])}, tf.constant([labels("ab"), labels("cd")], tf.int64))
+    batch = (
+        {"image": tf.zeros([2, 28, 112, 1])},
+        tf.constant([labels("ab"), labels("cd")], tf.int64),
+    )
     dataset = tf.data.Dataset.from_tensors(batch)
-    read = lambda images: {"text": tf.constant([b"ab", b"cx"])}  # one of four characters wrong
+
+    def read(images):
+        return {"text": tf.constant([b"ab", b"cx"])}  # one of four characters wrong
+
     logs = {}
     ValidationCer(read, dataset).on_epoch_end(0, logs)
     assert logs["val_cer"] == 0.25

@@ -38,8 +38,15 @@ def test_bad_config_is_rejected_before_tensorflow_loads():
 
 
 def test_kubeflow_bad_config_is_rejected_before_tensorflow_loads():
-    argv = ['{"network": "resnet"}', "--pipeline-root", "r", "--examples-dir", "e",
-            "--serving-dir", "s"]
+    argv = [
+        '{"network": "resnet"}',
+        "--pipeline-root",
+        "r",
+        "--examples-dir",
+        "e",
+        "--serving-dir",
+        "s",
+    ]
     result = run_probe("kubeflow.runner", argv)
     assert "network: unknown value 'resnet'" in result.stderr
     assert "LOADED [] CODE 2" in result.stdout, result.stdout + result.stderr

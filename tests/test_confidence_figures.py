@@ -19,7 +19,10 @@ def test_threshold_splits_cer_into_kept_and_rejected_reads():
     reads = ["abcd", "abcd", "abxd", "wxyz"]
     result = figures(truths, reads, [0.9, 0.8, 0.4, 0.1], thresholds=(0.5,))
     assert result["auc"] == 1.0 and result["exact"] == 0.5
-    kept, rejected = result["by_threshold"]["0.500"]["above"], result["by_threshold"]["0.500"]["below"]
+    kept, rejected = (
+        result["by_threshold"]["0.500"]["above"],
+        result["by_threshold"]["0.500"]["below"],
+    )
     assert kept == {"share": 0.5, "cer": 0.0, "exact": 1.0}
     assert rejected["share"] == 0.5 and rejected["cer"] == pytest.approx(5 / 8)
 

@@ -11,9 +11,18 @@ SEED_CONFIG = '{"dataset": "EmnistDataset", "model": "CharacterModel", "network"
 
 def test_seed_config_parses_and_fills_defaults():
     config = ExperimentConfig.from_json(SEED_CONFIG)
-    assert (config.dataset, config.model, config.network) == ("EmnistDataset", "CharacterModel", "mlp")
-    assert config.train_args == {"epochs": 3, "batch_size": 256, "learning_rate": 1e-3,
-                                 "warm_start": "", "keep_best": ""}
+    assert (config.dataset, config.model, config.network) == (
+        "EmnistDataset",
+        "CharacterModel",
+        "mlp",
+    )
+    assert config.train_args == {
+        "epochs": 3,
+        "batch_size": 256,
+        "learning_rate": 1e-3,
+        "warm_start": "",
+        "keep_best": "",
+    }
     assert config.dataset_args == {"subsample_fraction": 1.0, "balance": False}
     assert config.network_args == {"layer_size": 128, "dropout": 0.2, "num_layers": 3}
 
@@ -40,7 +49,11 @@ def test_full_fsdl_config_keeps_every_given_value():
 
 def test_empty_config_gets_all_defaults():
     config = ExperimentConfig.from_json("{}")
-    assert (config.dataset, config.model, config.network) == ("EmnistDataset", "CharacterModel", "mlp")
+    assert (config.dataset, config.model, config.network) == (
+        "EmnistDataset",
+        "CharacterModel",
+        "mlp",
+    )
 
 
 def test_lenet_with_its_own_args():
@@ -57,8 +70,12 @@ def test_int_is_accepted_where_a_float_is_expected_and_converted():
 
 def test_to_json_round_trips():
     config = ExperimentConfig.from_dict(
-        {"network": "lenet", "network_args": {"dropout": 0.3}, "train_args": {"epochs": 5},
-         "dataset_args": {"subsample_fraction": 0.5, "balance": True}}
+        {
+            "network": "lenet",
+            "network_args": {"dropout": 0.3},
+            "train_args": {"epochs": 5},
+            "dataset_args": {"subsample_fraction": 0.5, "balance": True},
+        }
     )
     text = config.to_json()
     assert json.loads(text)["network_args"] == {"dropout": 0.3}
@@ -93,9 +110,18 @@ def test_to_json_round_trips():
         ({"train_args": {"learning_rate": -0.1}}, "train_args.learning_rate"),
         ({"train_args": [1, 2]}, "train_args"),
         ({"train_args": {"keep_best": "val_cer"}}, "train_args.keep_best"),  # characters: no CER
-        ({"model": "LineModelCtc", "train_args": {"keep_best": "val_accuracy"}}, "train_args.keep_best"),
-        ({"dataset": "PageXmlLinesDataset", "model": "LineModelCtc",
-          "dataset_args": {"eval_fraction": 1.5}}, "dataset_args.eval_fraction"),
+        (
+            {"model": "LineModelCtc", "train_args": {"keep_best": "val_accuracy"}},
+            "train_args.keep_best",
+        ),
+        (
+            {
+                "dataset": "PageXmlLinesDataset",
+                "model": "LineModelCtc",
+                "dataset_args": {"eval_fraction": 1.5},
+            },
+            "dataset_args.eval_fraction",
+        ),
         ({"network_args": "deep"}, "network_args"),
     ],
 )

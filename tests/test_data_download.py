@@ -29,7 +29,9 @@ def served(tmp_path):
 def serve(handler):
     """Run an HTTP server with `handler` on a free loopback port; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -68,7 +70,11 @@ def test_checksum_mismatch_leaves_nothing(http_base, tmp_path):
     url = f"{http_base}/archive.zip"
     with pytest.raises(DatasetError) as error:
         download(url, dest, "0" * 64, progress=False)
-    assert url in str(error.value) and "0" * 64 in str(error.value) and PAYLOAD_SHA256 in str(error.value)
+    assert (
+        url in str(error.value)
+        and "0" * 64 in str(error.value)
+        and PAYLOAD_SHA256 in str(error.value)
+    )
     assert names_in(tmp_path) == ["served"]
 
 
@@ -104,7 +110,11 @@ def test_emnist_metadata_pins_official_archive():
 
 def test_cli_downloads_into_dest(served, tmp_path, monkeypatch, capsys):
     real_load = download_module.load_metadata
-    fake = {**real_load("emnist"), "url": (served / "archive.zip").as_uri(), "sha256": PAYLOAD_SHA256}
+    fake = {
+        **real_load("emnist"),
+        "url": (served / "archive.zip").as_uri(),
+        "sha256": PAYLOAD_SHA256,
+    }
     monkeypatch.setattr(download_module, "load_metadata", lambda name: fake)
     assert download_module.main(["emnist", "--dest", str(tmp_path / "raw"), "--no-progress"]) == 0
     assert (tmp_path / "raw" / "gzip.zip").read_bytes() == PAYLOAD
@@ -140,12 +150,19 @@ def auth_server():
     yield from serve(BasicAuthHandler)
 
 
-def test_iam_download_with_credentials_from_the_environment(auth_server, tmp_path, monkeypatch, capsys):
+def test_iam_download_with_credentials_from_the_environment(
+    auth_server, tmp_path, monkeypatch, capsys
+):
     real = download_module.load_metadata("iam")
     assert real["credentials_env"] == ["IAM_USERNAME", "IAM_PASSWORD"] and len(real["files"]) == 7
     digest = hashlib.sha256(BasicAuthHandler.payload).hexdigest()
-    fake = {**real, "files": [{"url": f"{auth_server}/ascii.tgz", "filename": "ascii.tgz", "sha256": digest},
-                              {"url": f"{auth_server}/lines.tgz", "filename": "lines.tgz", "sha256": None}]}
+    fake = {
+        **real,
+        "files": [
+            {"url": f"{auth_server}/ascii.tgz", "filename": "ascii.tgz", "sha256": digest},
+            {"url": f"{auth_server}/lines.tgz", "filename": "lines.tgz", "sha256": None},
+        ],
+    }
     monkeypatch.setattr(download_module, "load_metadata", lambda name: fake)
     dest = tmp_path / "iam"
 
@@ -166,4 +183,6 @@ def test_iam_download_with_credentials_from_the_environment(auth_server, tmp_pat
     assert f"NOT verified: no pinned sha256; its sha256 is {digest}" in output.out
     for secret in ("s3cret pass", "reader@example.org", BasicAuthHandler.expected.split()[1]):
         assert secret not in output.out + output.err
-        assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        assert not [
+            p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()
+        ]

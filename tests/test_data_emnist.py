@@ -16,15 +16,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
-    return struct.pack(f">{1 + array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes()
+    return (
+        struct.pack(f">{1 + array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes()
+    )
 
 
-def write_official_files(directory: Path, images: np.ndarray, labels: np.ndarray, part: str = "train",
-                         subset: str = "byclass", characters=BYCLASS_CHARACTERS) -> Path:
+def write_official_files(
+    directory: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    part: str = "train",
+    subset: str = "byclass",
+    characters=BYCLASS_CHARACTERS,
+) -> Path:
     """Write upright `images` the way NIST does: transposed, gzip IDX, plus the mapping file."""
     directory.mkdir(parents=True, exist_ok=True)
     prefix = directory / f"emnist-{subset}-{part}"
-    Path(f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images.transpose(0, 2, 1), 2051)))
+    Path(f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(images.transpose(0, 2, 1), 2051))
+    )
     Path(f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 2049)))
     mapping = "".join(f"{label} {ord(c)}\n" for label, c in enumerate(characters))
     (directory / f"emnist-{subset}-mapping.txt").write_text(mapping)
@@ -50,12 +60,17 @@ def asymmetric_images(n: int) -> np.ndarray:
 
 @pytest.fixture
 def official_dir(tmp_path):
-    return write_official_files(tmp_path / "emnist", asymmetric_images(5), np.array([0, 10, 36, 61, 3]))
+    return write_official_files(
+        tmp_path / "emnist", asymmetric_images(5), np.array([0, 10, 36, 61, 3])
+    )
 
 
 def test_byclass_characters():
     assert len(BYCLASS_CHARACTERS) == 62
-    assert "".join(BYCLASS_CHARACTERS[:11]) + BYCLASS_CHARACTERS[36] + BYCLASS_CHARACTERS[61] == "0123456789Aaz"
+    assert (
+        "".join(BYCLASS_CHARACTERS[:11]) + BYCLASS_CHARACTERS[36] + BYCLASS_CHARACTERS[61]
+        == "0123456789Aaz"
+    )
 
 
 @pytest.mark.parametrize("as_zip", [False, True], ids=["directory", "gzip.zip"])
@@ -79,12 +94,15 @@ def corrupt(path: Path, transform) -> None:
     path.write_bytes(gzip.compress(transform(gzip.decompress(path.read_bytes()))))
 
 
-@pytest.mark.parametrize("file, transform, message", [
-    ("images-idx3", lambda raw: struct.pack(">I", 2049) + raw[4:], "bad IDX magic number 2049"),
-    ("images-idx3", lambda raw: raw[:-10], "truncated"),
-    ("labels-idx1", lambda raw: raw[:3], "truncated IDX header"),
-    ("labels-idx1", lambda raw: raw + b"\0", "trailing data"),
-])
+@pytest.mark.parametrize(
+    "file, transform, message",
+    [
+        ("images-idx3", lambda raw: struct.pack(">I", 2049) + raw[4:], "bad IDX magic number 2049"),
+        ("images-idx3", lambda raw: raw[:-10], "truncated"),
+        ("labels-idx1", lambda raw: raw[:3], "truncated IDX header"),
+        ("labels-idx1", lambda raw: raw + b"\0", "trailing data"),
+    ],
+)
 def test_malformed_idx_names_the_file(official_dir, file, transform, message):
     path = official_dir / f"emnist-byclass-train-{file}-ubyte.gz"
     corrupt(path, transform)
@@ -112,8 +130,9 @@ def test_byclass_mapping_must_match(tmp_path):
 
 
 def test_label_outside_mapping(tmp_path):
-    source = write_official_files(tmp_path, asymmetric_images(1), np.array([5]), subset="digits",
-                                  characters="01234")
+    source = write_official_files(
+        tmp_path, asymmetric_images(1), np.array([5]), subset="digits", characters="01234"
+    )
     with pytest.raises(DatasetError, match="label 5 has no entry in .*emnist-digits-mapping.txt"):
         read_emnist(source, subset="digits")
 

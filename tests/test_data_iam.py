@@ -9,8 +9,13 @@ from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.iam import official_split, read_iam
 
 FORMS = {
-    "a01-000u": ("000", [("a01-000u-00", (10, 10, 50, 20), "A|MOVE|to|stop|.", "A MOVE to stop."),
-                         ("a01-000u-01", (10, 40, 80, 25), "Mr.|Gaitskell", "Mr. Gaitskell")]),
+    "a01-000u": (
+        "000",
+        [
+            ("a01-000u-00", (10, 10, 50, 20), "A|MOVE|to|stop|.", "A MOVE to stop."),
+            ("a01-000u-01", (10, 40, 80, 25), "Mr.|Gaitskell", "Mr. Gaitskell"),
+        ],
+    ),
     "r06-011": ("551", [("r06-011-00", (20, 100, 60, 30), "&quot;|Yes|&quot;", '"Yes"')]),
 }
 
@@ -22,9 +27,12 @@ def test_lines_from_line_images_or_cropped_from_forms(tmp_path, line_images):
     assert [(r.line_id, r.text, r.writer, r.page, r.document) for r in records] == [
         ("a01-000u-00", "A MOVE to stop.", "000", "a01-000u", "a01-000u"),
         ("a01-000u-01", "Mr. Gaitskell", "000", "a01-000u", "a01-000u"),
-        ("r06-011-00", "\"Yes\"", "551", "r06-011", "r06-011")]
+        ("r06-011-00", '"Yes"', "551", "r06-011", "r06-011"),
+    ]
     assert [r.image.shape for r in records] == [(20, 50), (25, 80), (30, 60)]
-    assert all(r.image.dtype == np.uint8 and (r.image == INK).all() and r.source == "iam" for r in records)
+    assert all(
+        r.image.dtype == np.uint8 and (r.image == INK).all() and r.source == "iam" for r in records
+    )
 
 
 def test_without_form_xml_text_is_the_words_and_writer_unknown(tmp_path):
@@ -38,14 +46,28 @@ def test_box_outside_the_form_is_a_counted_skip(tmp_path):
     forms = {"a01-000u": ("000", [("a01-000u-00", (900, 900, 5, 5), "far", "far")])}
     write_iam(tmp_path, forms, line_images=False)
     (skip,) = read_iam(tmp_path)
-    assert skip.line_id == "a01-000u-00" and "outside the form" in skip.reason and "lines.txt:3" in skip.file
+    assert (
+        skip.line_id == "a01-000u-00"
+        and "outside the form" in skip.reason
+        and "lines.txt:3" in skip.file
+    )
 
 
 def test_official_split_train_includes_validation_sets(tmp_path):
-    write_iam(tmp_path, FORMS, splits={"trainset.txt": ["a01-000u-00"], "validationset2.txt": ["a01-000u-01"],
-                                       "testset.txt": ["r06-011-00"]})
-    assert official_split(tmp_path) == {"a01-000u-00": TRAIN_SPLIT, "a01-000u-01": TRAIN_SPLIT,
-                                        "r06-011-00": EVAL_SPLIT}
+    write_iam(
+        tmp_path,
+        FORMS,
+        splits={
+            "trainset.txt": ["a01-000u-00"],
+            "validationset2.txt": ["a01-000u-01"],
+            "testset.txt": ["r06-011-00"],
+        },
+    )
+    assert official_split(tmp_path) == {
+        "a01-000u-00": TRAIN_SPLIT,
+        "a01-000u-01": TRAIN_SPLIT,
+        "r06-011-00": EVAL_SPLIT,
+    }
     (tmp_path / "task" / "testset.txt").unlink()
     with pytest.raises(DatasetError, match="split file testset.txt not found"):
         official_split(tmp_path)

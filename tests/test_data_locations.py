@@ -26,7 +26,10 @@ def find(**kwargs):
 def test_explicit_location_wins(places, monkeypatch):
     dirs, _ = places
     monkeypatch.setenv("TEST_DATA_DIR", str(dirs["env"]))
-    assert find(explicit=str(dirs["explicit"]), sample=dirs["sample"]) == (dirs["explicit"], "given")
+    assert find(explicit=str(dirs["explicit"]), sample=dirs["sample"]) == (
+        dirs["explicit"],
+        "given",
+    )
 
 
 def test_environment_variable_comes_second(places, monkeypatch):

@@ -14,21 +14,41 @@ NAME = "JDH page (1)"  # spaces and parentheses, like the real exports
 @pytest.mark.parametrize("namespace", [PAGE_2013, PAGE_2019])
 def test_reading_order_text_and_crops(tmp_path, namespace):
     page_image(tmp_path / f"{NAME}.jpg", bars=[(10, 10, 60, 30), (10, 60, 90, 80)])
-    write_pagexml(tmp_path / f"{NAME}.xml", f"{NAME}.jpg", namespace=namespace, order=["r2", "r1"], regions=[
-        ("r1", [("l1", "10,10 59,10 59,29 10,29", ["second", "alternative"])]),
-        ("r2", [("l2", "10,60 89,60 89,79 10,79", "first"), ("l3", "100,5 110,5 110,15", "third")]),
-    ])
+    write_pagexml(
+        tmp_path / f"{NAME}.xml",
+        f"{NAME}.jpg",
+        namespace=namespace,
+        order=["r2", "r1"],
+        regions=[
+            ("r1", [("l1", "10,10 59,10 59,29 10,29", ["second", "alternative"])]),
+            (
+                "r2",
+                [("l2", "10,60 89,60 89,79 10,79", "first"), ("l3", "100,5 110,5 110,15", "third")],
+            ),
+        ],
+    )
     records = list(read_pagexml(tmp_path))
-    assert [(r.line_id, r.text) for r in records] == [("l2", "first"), ("l3", "third"), ("l1", "second")]
+    assert [(r.line_id, r.text) for r in records] == [
+        ("l2", "first"),
+        ("l3", "third"),
+        ("l1", "second"),
+    ]
     assert records[0].image.shape == (20, 80) and records[2].image.shape == (20, 50)
-    assert records[0].image.dtype == np.uint8 and abs(int(records[0].image.mean()) - INK) < 10  # ink, JPEG noise
-    assert {(r.source, r.page, r.document, r.writer) for r in records} == {("pagexml", NAME, tmp_path.name, "")}
+    assert (
+        records[0].image.dtype == np.uint8 and abs(int(records[0].image.mean()) - INK) < 10
+    )  # ink, JPEG noise
+    assert {(r.source, r.page, r.document, r.writer) for r in records} == {
+        ("pagexml", NAME, tmp_path.name, "")
+    }
 
 
 def test_document_order_without_reading_order_and_missing_text(tmp_path):
     page_image(tmp_path / "p.png")
-    write_pagexml(tmp_path / "p.xml", "p.png", regions=[
-        ("r1", [("a", "0,0 9,0 9,9", None)]), ("r2", [("b", "0,0 9,0 9,9", "x")])])
+    write_pagexml(
+        tmp_path / "p.xml",
+        "p.png",
+        regions=[("r1", [("a", "0,0 9,0 9,9", None)]), ("r2", [("b", "0,0 9,0 9,9", "x")])],
+    )
     assert [(r.line_id, r.text) for r in read_pagexml(tmp_path)] == [("a", ""), ("b", "x")]
 
 
@@ -50,8 +70,19 @@ def test_page_background_is_the_paper():
 
 def test_polygons_partly_outside_are_clipped_entirely_outside_are_skipped(tmp_path):
     page_image(tmp_path / "p.png", size=(200, 120))
-    write_pagexml(tmp_path / "p.xml", "p.png", regions=[("r", [
-        ("partly", "150,100 260,100 260,140 150,140", "a"), ("outside", "300,10 400,10 400,50", "b")])])
+    write_pagexml(
+        tmp_path / "p.xml",
+        "p.png",
+        regions=[
+            (
+                "r",
+                [
+                    ("partly", "150,100 260,100 260,140 150,140", "a"),
+                    ("outside", "300,10 400,10 400,50", "b"),
+                ],
+            )
+        ],
+    )
     partly, outside = read_pagexml(tmp_path)
     assert isinstance(partly, LineRecord) and partly.image.shape == (20, 50)
     assert outside == SkippedLine(str(tmp_path / "p.xml"), "outside", "polygon outside the page")
@@ -70,11 +101,14 @@ def test_other_xml_files_are_skipped_and_named(tmp_path):
     assert skip.file == str(tmp_path / "mets.xml") and "not a pagexml file" in skip.reason
 
 
-@pytest.mark.parametrize("case, message", [
-    ("empty", "no page XML files"),
-    ("malformed", "malformed XML: mismatched tag: line 1"),
-    ("missing image", "image 'gone (2).jpg' not found"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "no page XML files"),
+        ("malformed", "malformed XML: mismatched tag: line 1"),
+        ("missing image", "image 'gone (2).jpg' not found"),
+    ],
+)
 def test_bad_folders_raise_clear_errors(tmp_path, case, message):
     if case == "malformed":
         (tmp_path / "broken page.xml").write_text("<PcGts><Page></PcGts>")
@@ -88,6 +122,8 @@ def test_bad_folders_raise_clear_errors(tmp_path, case, message):
 def test_image_one_folder_up_as_transkribus_exports(tmp_path):
     page_image(tmp_path / "p.png", bars=[(0, 0, 10, 10)])
     (tmp_path / "page").mkdir()
-    write_pagexml(tmp_path / "page" / "p.xml", "p.png", regions=[("r", [("l", "0,0 9,0 9,9 0,9", "t")])])
+    write_pagexml(
+        tmp_path / "page" / "p.xml", "p.png", regions=[("r", [("l", "0,0 9,0 9,9 0,9", "t")])]
+    )
     (record,) = read_pagexml(tmp_path)
     assert record.page == "page/p" and record.document == "page" and (record.image == INK).all()

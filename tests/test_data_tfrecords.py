@@ -4,6 +4,7 @@ import gzip
 
 import numpy as np
 import pytest
+from test_data_emnist import write_official_files
 
 from data import tfrecords
 from data.emnist import BYCLASS_CHARACTERS
@@ -11,7 +12,6 @@ from data.errors import DatasetError
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
 from data.tfrecords import balance_classes, convert_emnist, read_split, subsample, write_split
-from test_data_emnist import write_official_files
 
 
 def numbered(labels):
@@ -54,7 +54,9 @@ def test_write_read_round_trip(tmp_path):
     labels = rng.integers(0, 62, size=10)
     paths = write_split(images, labels, BYCLASS_CHARACTERS, tmp_path, TRAIN_SPLIT, num_shards=4)
     assert [p.name for p in paths] == [f"data-0000{i}-of-00004.tfrecord.gz" for i in range(4)]
-    assert all(p.parent == tmp_path / TRAIN_SPLIT and p.read_bytes()[:2] == b"\x1f\x8b" for p in paths)
+    assert all(
+        p.parent == tmp_path / TRAIN_SPLIT and p.read_bytes()[:2] == b"\x1f\x8b" for p in paths
+    )
     read_images, read_labels, characters = read_split(tmp_path, TRAIN_SPLIT)
     np.testing.assert_array_equal(read_images, images)
     np.testing.assert_array_equal(read_labels, labels)
@@ -75,7 +77,9 @@ def test_write_rejects_inconsistent_input(tmp_path):
 def test_read_errors_name_the_location(tmp_path):
     with pytest.raises(DatasetError, match=f"no TFRecord shards .* in {tmp_path / EVAL_SPLIT}"):
         read_split(tmp_path, EVAL_SPLIT)
-    paths = write_split(*numbered([0, 1, 2, 3]), BYCLASS_CHARACTERS, tmp_path, EVAL_SPLIT, num_shards=2)
+    paths = write_split(
+        *numbered([0, 1, 2, 3]), BYCLASS_CHARACTERS, tmp_path, EVAL_SPLIT, num_shards=2
+    )
     paths[1].unlink()
     with pytest.raises(DatasetError, match="incomplete or mixed shard set"):
         read_split(tmp_path, EVAL_SPLIT)
@@ -91,14 +95,33 @@ def test_convert_emnist_and_cli(tmp_path):
     counts = convert_emnist(source, tmp_path / "out", num_shards=2)
     assert counts == {TRAIN_SPLIT: 40, EVAL_SPLIT: 8}
     images, labels, characters = read_split(tmp_path / "out", TRAIN_SPLIT)
-    assert labels.tolist() == (np.arange(40) % 4).tolist() and characters[:4] == ["0", "1", "2", "3"]
+    assert labels.tolist() == (np.arange(40) % 4).tolist() and characters[:4] == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ]
     np.testing.assert_array_equal(images, numbered(np.arange(40) % 4)[0])  # upright again
 
-    assert tfrecords.main(["--source", str(source), "--out", str(tmp_path / "cli"),
-                           "--subsample-fraction", "0.5", "--balance"]) == 0
+    assert (
+        tfrecords.main(
+            [
+                "--source",
+                str(source),
+                "--out",
+                str(tmp_path / "cli"),
+                "--subsample-fraction",
+                "0.5",
+                "--balance",
+            ]
+        )
+        == 0
+    )
     assert len(read_split(tmp_path / "cli", TRAIN_SPLIT)[1]) == 20
     assert len(read_split(tmp_path / "cli", EVAL_SPLIT)[1]) == 4
-    assert tfrecords.main(["--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    assert (
+        tfrecords.main(["--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    )
 
 
 @pytest.mark.parametrize("split, per_class", [(TRAIN_SPLIT, 40), (EVAL_SPLIT, 10)])

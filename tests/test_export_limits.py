@@ -32,12 +32,18 @@ def run(serve, images: list) -> dict:
 
 
 def test_header_sizes_match_the_decoded_sizes():
-    images = [encoded("PNG", size=(40, 20)), encoded("JPEG", "RGB", (300, 17)),
-              encoded("GIF", size=(33, 7)), encoded("BMP", "RGB", (5, 6)),
-              encoded("JPEG", "CMYK", (9, 4)), b"not an image"]
+    images = [
+        encoded("PNG", size=(40, 20)),
+        encoded("JPEG", "RGB", (300, 17)),
+        encoded("GIF", size=(33, 7)),
+        encoded("BMP", "RGB", (5, 6)),
+        encoded("JPEG", "CMYK", (9, 4)),
+        b"not an image",
+    ]
     sizes = image_header_sizes(tf.constant(images)).numpy().tolist()
-    decoded = [list(tf.io.decode_image(image, expand_animations=False).shape[:2])
-               for image in images[:-1]]
+    decoded = [
+        list(tf.io.decode_image(image, expand_animations=False).shape[:2]) for image in images[:-1]
+    ]
     assert sizes == decoded + [[0, 0]]
 
 
@@ -52,8 +58,10 @@ def test_serving_signature_refuses_an_image_over_the_pixel_limit_naming_it(serve
 def test_serving_signature_refuses_a_batch_over_the_limit(serve):
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         run(serve, [OK_PNG] * (DEFAULT_MAX_BATCH + 1))
-    assert (f"a request of {DEFAULT_MAX_BATCH + 1} images is more than the limit of "
-            f"{DEFAULT_MAX_BATCH} images per request") in error.value.message
+    assert (
+        f"a request of {DEFAULT_MAX_BATCH + 1} images is more than the limit of "
+        f"{DEFAULT_MAX_BATCH} images per request"
+    ) in error.value.message
     assert run(serve, [OK_PNG] * DEFAULT_MAX_BATCH)["text"].shape == (DEFAULT_MAX_BATCH,)
 
 
@@ -73,18 +81,23 @@ def test_model_refusal_reaches_clients_as_a_clear_invalid_argument(tmp_path):
 
     servable = Servable("lines", 1, template_model())
     with pytest.raises(ServingError) as error:
-        servable.run("serving_default", {"image_bytes": np.array([BOMBS["png 20000x20000"]()],
-                                                                 dtype=object)})
+        servable.run(
+            "serving_default", {"image_bytes": np.array([BOMBS["png 20000x20000"]()], dtype=object)}
+        )
     assert error.value.http_status == 400
-    assert error.value.message == (f"image_bytes[0] is 20000x20000 pixels (width x height), more "
-                                   f"than the limit of {DEFAULT_MAX_PIXELS} pixels per image "
-                                   "(max_pixels)")
+    assert error.value.message == (
+        f"image_bytes[0] is 20000x20000 pixels (width x height), more "
+        f"than the limit of {DEFAULT_MAX_PIXELS} pixels per image "
+        "(max_pixels)"
+    )
 
 
 def test_export_writes_one_warm_up_request_that_the_model_serves():
     path = template_model() / WARMUP_FILE
-    records = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
-               for record in tf.data.TFRecordDataset(str(path))]
+    records = [
+        prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        for record in tf.data.TFRecordDataset(str(path))
+    ]
     assert len(records) == 1 and records[0].WhichOneof("log_type") == "predict_log"
     request = records[0].predict_log.request
     assert request.model_spec.signature_name == "serving_default"

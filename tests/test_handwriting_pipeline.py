@@ -24,8 +24,18 @@ CONFIG = {
 
 
 def run(root, config: dict):
-    args = run_experiment.parse_args([json.dumps(config), "--save", "--root", str(root),
-                                      "--max-cer", "1.0", "--max-cer-increase", "1.0"])
+    args = run_experiment.parse_args(
+        [
+            json.dumps(config),
+            "--save",
+            "--root",
+            str(root),
+            "--max-cer",
+            "1.0",
+            "--max-cer-increase",
+            "1.0",
+        ]
+    )
     return run_experiment.run(args)
 
 
@@ -35,7 +45,9 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     config = {**CONFIG, "dataset_args": {**ARGS, "path": str(pages)}}
     first = run(root, config)
-    pushed = custom_property(first["nodes"]["Pusher"].outputs["pushed_model"][0], "pushed_destination")
+    pushed = custom_property(
+        first["nodes"]["Pusher"].outputs["pushed_model"][0], "pushed_destination"
+    )
     warm = {**config, "train_args": {**config["train_args"], "warm_start": pushed}}
     return first, run(root, warm)
 
@@ -48,8 +60,12 @@ def test_real_lines_are_evaluated_by_length_and_source_and_pushed(runs):
     assert runs[1]["nodes"]["Trainer"].state == "COMPLETE"
     for result in runs:
         nodes = result["nodes"]
-        metrics = dict(tfma.load_eval_result(nodes["Evaluator"].outputs["evaluation"][0].uri).slicing_metrics)
-        assert metrics[()][""][""]["example_count"]["doubleValue"] == 2  # one eval page of two lines
+        metrics = dict(
+            tfma.load_eval_result(nodes["Evaluator"].outputs["evaluation"][0].uri).slicing_metrics
+        )
+        assert (
+            metrics[()][""][""]["example_count"]["doubleValue"] == 2
+        )  # one eval page of two lines
         assert {key[0][0] for key in metrics if key} == {"length", "source"}
         assert (("source", "pagexml"),) in metrics
         assert custom_property(nodes["Pusher"].outputs["pushed_model"][0], "pushed") == 1
@@ -59,8 +75,10 @@ def test_pushed_model_reads_a_real_line_image(runs):
     result = runs[1]
     summary = run_experiment.summarize(result)
     assert any(line.startswith("Prediction on eval example 0") for line in summary), summary
-    image, truth = run_experiment._first_eval_example(result)
+    image, _truth = run_experiment._first_eval_example(result)
     assert image.dtype == np.uint8 and image.mean() > 128  # dark ink on light paper, as scanned
-    destination = custom_property(result["nodes"]["Pusher"].outputs["pushed_model"][0], "pushed_destination")
+    destination = custom_property(
+        result["nodes"]["Pusher"].outputs["pushed_model"][0], "pushed_destination"
+    )
     text, confidence = LinePredictor(destination).predict(image)
     assert isinstance(text, str) and len(text) <= ARGS["max_length"] and 0 <= confidence <= 1

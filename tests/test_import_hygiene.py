@@ -35,8 +35,9 @@ def loaded_packages(module: str, packages=HEAVY) -> list:
         "print(json.dumps(sorted({p for p in packages for name in sys.modules\n"
         "                         if name == p or name.startswith(p + '.')})))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

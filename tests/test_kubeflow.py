@@ -37,7 +37,9 @@ def test_compiled_spec_names_every_component_and_its_image(tmp_path):
         label = spec["components"][tasks[component]["componentRef"]["name"]]["executorLabel"]
         assert executors[label]["container"]["image"] == "registry.example/text-recognizer:test"
     assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "model", "producerTask": "latest_pushed_model"}
+        "outputArtifactKey": "model",
+        "producerTask": "latest_pushed_model",
+    }
     assert tasks["latest_pushed_model"]["cachingOptions"] == {"enableCache": False}
     pusher = spec["components"]["Pusher"]["executorLabel"]
     assert "components.pusher.Executor" in executors[pusher]["container"]["args"]
@@ -50,8 +52,19 @@ def test_compiled_spec_names_every_component_and_its_image(tmp_path):
 def test_cli_rejects_a_bad_config_before_compiling(tmp_path, capsys):
     output = tmp_path / "pipeline.yaml"
     with pytest.raises(SystemExit) as exited:
-        main(['{"network": "resnet"}', "--output", str(output), "--pipeline-root", "r",
-              "--examples-dir", "e", "--serving-dir", "s"])
+        main(
+            [
+                '{"network": "resnet"}',
+                "--output",
+                str(output),
+                "--pipeline-root",
+                "r",
+                "--examples-dir",
+                "e",
+                "--serving-dir",
+                "s",
+            ]
+        )
     assert exited.value.code == 2
     assert "network: unknown value 'resnet'" in capsys.readouterr().err
     assert not output.exists()
@@ -61,8 +74,15 @@ def test_line_pipeline_compiles_with_its_glyph_banks(tmp_path):
     output = tmp_path / "lines.yaml"
     config = ExperimentConfig.from_dict({"dataset": "EmnistLinesDataset", "model": "LineModelCtc"})
     banks = ("gs://bucket/glyphs-train.npz", "gs://bucket/glyphs-eval.npz")
-    compile_pipeline(config, str(output), "gs://b/root", "gs://b/lines", "gs://b/serving/lines",
-                     glyph_banks=banks, max_cer=0.2)
+    compile_pipeline(
+        config,
+        str(output),
+        "gs://b/root",
+        "gs://b/lines",
+        "gs://b/serving/lines",
+        glyph_banks=banks,
+        max_cer=0.2,
+    )
     spec = yaml.safe_load(output.read_text())
     tasks = spec["root"]["dag"]["tasks"]
     assert spec["pipelineInfo"]["name"] == "text-recognizer-lines"

@@ -18,7 +18,11 @@ def instructions(dockerfile: Path) -> list:
     """(INSTRUCTION, rest) pairs, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n", " ", dockerfile.read_text())
     lines = (line.strip() for line in text.splitlines())
-    return [tuple((line.split(None, 1) + [""])[:2]) for line in lines if line and not line.startswith("#")]
+    return [
+        tuple((line.split(None, 1) + [""])[:2])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def stages(dockerfile: Path) -> list:
@@ -36,11 +40,17 @@ def stages(dockerfile: Path) -> list:
 
 
 def locked() -> set:
-    return {line.strip().lower() for line in LOCK.read_text().splitlines() if re.match(r"^[\w.-]+==", line)}
+    return {
+        line.strip().lower()
+        for line in LOCK.read_text().splitlines()
+        if re.match(r"^[\w.-]+==", line)
+    }
 
 
 def ignored() -> set:
-    return {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    return {
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()
+    }
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -79,8 +89,10 @@ def test_only_locked_packages_are_installed_after_a_compiler(dockerfile):
             words = shlex.split(rest)
             if "pip" not in words:
                 continue
-            assert "-e" not in words and "--editable" not in words, "the project must not be editable"
-            for word in words[words.index("pip") + 2:]:
+            assert "-e" not in words and "--editable" not in words, (
+                "the project must not be editable"
+            )
+            for word in words[words.index("pip") + 2 :]:
                 if "==" in word:
                     assert word.lower() in lock, f"{word} is not in requirements.lock"
                 elif word.endswith(".lock"):

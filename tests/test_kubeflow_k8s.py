@@ -14,8 +14,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "kubeflow" / "k8s" / "tf-serving.yaml"
-PRIMITIVES = {"str": str, "int": int, "float": (int, float), "bool": bool, "object": object,
-              "datetime": str, "date": str}
+PRIMITIVES = {
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "object": object,
+    "datetime": str,
+    "date": str,
+}
 
 
 def model_name(doc: dict) -> str:
@@ -28,28 +35,40 @@ def unknown_fields(data, type_name: str, path: str = "") -> list:
     if type_name.startswith("list["):
         if not isinstance(data, list):
             return [f"{path}: expected a list"]
-        return [e for i, item in enumerate(data) for e in unknown_fields(item, type_name[5:-1], f"{path}[{i}]")]
+        return [
+            e
+            for i, item in enumerate(data)
+            for e in unknown_fields(item, type_name[5:-1], f"{path}[{i}]")
+        ]
     if type_name.startswith("dict("):
         value_type = type_name[5:-1].split(", ", 1)[1]
         return [e for k, v in data.items() for e in unknown_fields(v, value_type, f"{path}.{k}")]
     if type_name in PRIMITIVES:
-        ok = isinstance(data, PRIMITIVES[type_name]) and not (type_name == "int" and isinstance(data, bool))
+        ok = isinstance(data, PRIMITIVES[type_name]) and not (
+            type_name == "int" and isinstance(data, bool)
+        )
         return [] if ok else [f"{path}: expected {type_name}, got {data!r}"]
     model = getattr(kubernetes.client, type_name)
     if not isinstance(data, dict):
         return [f"{path}: expected an object ({type_name})"]
     fields = {json_key: attr for attr, json_key in model.attribute_map.items()}
     errors = [f"{path}.{key}: no such field in {type_name}" for key in data if key not in fields]
-    return errors + [e for key, value in data.items() if key in fields
-                     for e in unknown_fields(value, model.openapi_types[fields[key]], f"{path}.{key}")]
+    return errors + [
+        e
+        for key, value in data.items()
+        if key in fields
+        for e in unknown_fields(value, model.openapi_types[fields[key]], f"{path}.{key}")
+    ]
 
 
 def documents() -> dict:
     return {doc["kind"]: doc for doc in yaml.safe_load_all(MANIFEST.read_text())}
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service",
-                                  "HorizontalPodAutoscaler"])
+@pytest.mark.parametrize(
+    "kind",
+    ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"],
+)
 def test_each_object_fits_its_api_type(kind):
     doc = documents()[kind]
     assert unknown_fields(doc, model_name(doc)) == []
@@ -84,7 +103,10 @@ def test_objects_fit_together_and_serve_the_push_root_with_our_configs():
     assert container["resources"]["requests"]["cpu"]  # the HPA scales on CPU utilization
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
-    assert mounts["/models"]["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
+    assert (
+        mounts["/models"]["persistentVolumeClaim"]["claimName"]
+        == docs["PersistentVolumeClaim"]["metadata"]["name"]
+    )
     config_map = docs["ConfigMap"]
     assert mounts["/config"]["configMap"]["name"] == config_map["metadata"]["name"]
     for name, text in config_map["data"].items():

@@ -14,8 +14,14 @@ CHARACTERS = ExperimentConfig.from_dict({"network": "lenet"})
 
 def _compile(tmp_path, **options) -> dict:
     output = tmp_path / "pipeline.yaml"
-    compile_pipeline(CHARACTERS, str(output), "gs://bucket/root", "gs://bucket/examples",
-                     "gs://bucket/serving/characters", **options)
+    compile_pipeline(
+        CHARACTERS,
+        str(output),
+        "gs://bucket/root",
+        "gs://bucket/examples",
+        "gs://bucket/serving/characters",
+        **options,
+    )
     return yaml.safe_load(output.read_text())
 
 
@@ -29,16 +35,29 @@ def test_yaml_holds_only_runnable_executors_a_pipeline_root_and_requests(tmp_pat
     for task in tasks:
         container = executor_of(spec, task)["container"]
         assert container["args"][-1] == "--runner=FnApiRunner", task
-        cpu, memory, limit = RESOURCE_PROFILES["standard"].get(task, RESOURCE_PROFILES["standard"]["*"])
-        assert container["resources"] == {"cpuRequest": cpu, "memoryRequest": memory, "memoryLimit": limit}
+        cpu, memory, limit = RESOURCE_PROFILES["standard"].get(
+            task, RESOURCE_PROFILES["standard"]["*"]
+        )
+        assert container["resources"] == {
+            "cpuRequest": cpu,
+            "memoryRequest": memory,
+            "memoryLimit": limit,
+        }
     assert executor_of(spec, "Trainer")["container"]["resources"]["cpuRequest"] == 4.0
     pre_cache = executor_of(spec, "ImportExampleGen")["container"]["lifecycle"]["preCacheCheck"]
     assert "--runner=FnApiRunner" in pre_cache["args"]
 
 
 def test_beam_profile_options_reach_every_step_and_the_baseline_compiles_out(tmp_path):
-    spec = _compile(tmp_path, beam_profile="flink", baseline=False,
-                    extra_beam_args=("--job_endpoint=flink-jobserver:8099", "--environment_config=localhost:50000"))
+    spec = _compile(
+        tmp_path,
+        beam_profile="flink",
+        baseline=False,
+        extra_beam_args=(
+            "--job_endpoint=flink-jobserver:8099",
+            "--environment_config=localhost:50000",
+        ),
+    )
     tasks = spec["root"]["dag"]["tasks"]
     assert "latest_pushed_model" not in tasks
     assert "baseline_model" not in tasks["Evaluator"]["inputs"].get("artifacts", {})
@@ -57,8 +76,21 @@ def test_a_resolver_executor_is_refused():
 def test_cli_refuses_a_remote_profile_without_its_flags(tmp_path, capsys):
     output = tmp_path / "pipeline.yaml"
     with pytest.raises(SystemExit) as exited:
-        main(['{"network": "lenet"}', "--output", str(output), "--pipeline-root", "r",
-              "--examples-dir", "e", "--serving-dir", "s", "--beam-profile", "dataflow"])
+        main(
+            [
+                '{"network": "lenet"}',
+                "--output",
+                str(output),
+                "--pipeline-root",
+                "r",
+                "--examples-dir",
+                "e",
+                "--serving-dir",
+                "s",
+                "--beam-profile",
+                "dataflow",
+            ]
+        )
     assert exited.value.code == 2
     assert "--project=..." in capsys.readouterr().err
     assert not output.exists()

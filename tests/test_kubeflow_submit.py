@@ -15,7 +15,10 @@ from kubeflow.submit import main
 
 SPEC = {
     "pipelineInfo": {"name": "text-recognizer-characters"},
-    "root": {"dag": {"tasks": {}}, "inputDefinitions": {"parameters": {"epochs": {"parameterType": "NUMBER_INTEGER"}}}},
+    "root": {
+        "dag": {"tasks": {}},
+        "inputDefinitions": {"parameters": {"epochs": {"parameterType": "NUMBER_INTEGER"}}},
+    },
     "schemaVersion": "2.1.0",
     "sdkVersion": "tfx-1.16.0",
     "components": {},
@@ -23,10 +26,18 @@ SPEC = {
     "defaultPipelineRoot": "gs://bucket/root",
 }
 RESPONSES = {  # (method, path) -> JSON answer
-    ("GET", "/apis/v2beta1/healthz"): {"multi_user": False},  # the client asks before namespaced calls
+    ("GET", "/apis/v2beta1/healthz"): {
+        "multi_user": False
+    },  # the client asks before namespaced calls
     ("GET", "/apis/v2beta1/pipelines"): {},
-    ("POST", "/apis/v2beta1/pipelines/upload"): {"pipeline_id": "p-1", "display_name": "text-recognizer-characters"},
-    ("POST", "/apis/v2beta1/pipelines/upload_version"): {"pipeline_id": "p-1", "pipeline_version_id": "v-1"},
+    ("POST", "/apis/v2beta1/pipelines/upload"): {
+        "pipeline_id": "p-1",
+        "display_name": "text-recognizer-characters",
+    },
+    ("POST", "/apis/v2beta1/pipelines/upload_version"): {
+        "pipeline_id": "p-1",
+        "pipeline_version_id": "v-1",
+    },
     ("GET", "/apis/v2beta1/experiments"): {},
     ("POST", "/apis/v2beta1/experiments"): {"experiment_id": "e-1", "display_name": "characters"},
     ("POST", "/apis/v2beta1/runs"): {"run_id": "r-1", "display_name": "lenet"},
@@ -39,8 +50,14 @@ class FakeKfp(BaseHTTPRequestHandler):
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         url = urlparse(self.path)
-        self.requests.append({"method": self.command, "path": url.path, "query": parse_qs(url.query),
-                              "body": self.rfile.read(length)})
+        self.requests.append(
+            {
+                "method": self.command,
+                "path": url.path,
+                "query": parse_qs(url.query),
+                "body": self.rfile.read(length),
+            }
+        )
         answer = RESPONSES.get((self.command, url.path))
         self.send_response(200 if answer is not None else 404)
         self.send_header("Content-Type", "application/json")
@@ -73,11 +90,26 @@ def spec_file(tmp_path):
 
 def test_submit_uploads_the_spec_and_runs_that_version(server, spec_file, capsys):
     host, requests = server
-    code = main([str(spec_file), "--host", host, "--experiment", "characters", "--run-name", "lenet",
-                 "--param", "epochs=3"])
+    code = main(
+        [
+            str(spec_file),
+            "--host",
+            host,
+            "--experiment",
+            "characters",
+            "--run-name",
+            "lenet",
+            "--param",
+            "epochs=3",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
-        "pipeline_id": "p-1", "version_id": "v-1", "experiment_id": "e-1", "run_id": "r-1"}
+        "pipeline_id": "p-1",
+        "version_id": "v-1",
+        "experiment_id": "e-1",
+        "run_id": "r-1",
+    }
     requests = [r for r in requests if not r["path"].endswith("/healthz")]
     calls = [(r["method"], r["path"]) for r in requests]
     assert calls == [
@@ -91,7 +123,9 @@ def test_submit_uploads_the_spec_and_runs_that_version(server, spec_file, capsys
     upload, version = requests[1], requests[2]
     assert upload["query"]["name"] == ["text-recognizer-characters"]
     assert b"defaultPipelineRoot: gs://bucket/root" in upload["body"]  # the file itself, multipart
-    assert version["query"]["pipelineid"] == ["p-1"] and version["query"]["name"][0].startswith("lenet-")
+    assert version["query"]["pipelineid"] == ["p-1"] and version["query"]["name"][0].startswith(
+        "lenet-"
+    )
     assert json.loads(requests[4]["body"])["display_name"] == "characters"
     run = json.loads(requests[5]["body"])
     assert run["display_name"] == "lenet" and run["experiment_id"] == "e-1"
@@ -101,8 +135,19 @@ def test_submit_uploads_the_spec_and_runs_that_version(server, spec_file, capsys
 
 def test_undeclared_parameters_are_refused_before_any_request(server, spec_file, capsys):
     host, requests = server
-    code = main([str(spec_file), "--host", host, "--experiment", "x", "--run-name", "y",
-                 "--param", "learning_rate=0.1"])
+    code = main(
+        [
+            str(spec_file),
+            "--host",
+            host,
+            "--experiment",
+            "x",
+            "--run-name",
+            "y",
+            "--param",
+            "learning_rate=0.1",
+        ]
+    )
     assert code == 2
     assert "declares no parameter learning_rate (it declares: epochs)" in capsys.readouterr().err
     assert requests == []

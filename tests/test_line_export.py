@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from common.signatures import EXAMPLES_SIGNATURE, IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 from data.features import IMAGE_KEY
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
 from data.vocabulary import PAD_INDEX
 from evaluation.text_metrics import labels_to_text
 from serving.predictors import LinePredictor, PredictionError
-from common.signatures import EXAMPLES_SIGNATURE, IMAGE_BYTES_INPUT, SERVING_SIGNATURE
 from trainer.config import ExperimentConfig
 from trainer.models import MODEL_KINDS, build_model
 from transform.line_synthesis import GlyphBank, synthesize_lines
@@ -25,14 +25,20 @@ WIDTH = MAX_LENGTH * 28
 IMAGE_SHAPE = (28, WIDTH, 1)
 # What Transform's transformed_feature_spec() gives for line images.
 TRANSFORMED_SPEC = {IMAGE_KEY: tf.io.FixedLenFeature(list(IMAGE_SHAPE), tf.float32)}
-NETWORKS = {"LineModel": "line_cnn_all_conv", "LineModelCtc": "line_lstm_ctc",
-            "LineModelAttention": "line_attention"}
+NETWORKS = {
+    "LineModel": "line_cnn_all_conv",
+    "LineModelCtc": "line_lstm_ctc",
+    "LineModelAttention": "line_attention",
+}
 # Each kind to export: (model, network_args, model_args). Small networks keep export fast.
 KINDS = {
     "per_position": ("LineModel", {"conv_dim": 16, "fc_dim": 64, "dropout": 0.0}, {}),
     "ctc_greedy": ("LineModelCtc", {"conv_dim": 8, "lstm_dim": 16}, {}),
-    "ctc_beam": ("LineModelCtc", {"conv_dim": 8, "lstm_dim": 16},
-                 {"decoding": "beam_search", "beam_width": 4}),
+    "ctc_beam": (
+        "LineModelCtc",
+        {"conv_dim": 8, "lstm_dim": 16},
+        {"decoding": "beam_search", "beam_width": 4},
+    ),
     "attention": ("LineModelAttention", {"model_dim": 16, "num_heads": 2, "num_layers": 1}, {}),
 }
 ALPHABET = "0123"
@@ -40,11 +46,17 @@ NUM_LINES = 32
 
 
 def line_config(model: str, network_args: dict, model_args: dict) -> ExperimentConfig:
-    return ExperimentConfig.from_dict({
-        "dataset": "EmnistLinesDataset", "model": model, "network": NETWORKS[model],
-        "dataset_args": {"max_length": MAX_LENGTH}, "network_args": network_args,
-        "model_args": model_args, "train_args": {"learning_rate": 3e-3},
-    })
+    return ExperimentConfig.from_dict(
+        {
+            "dataset": "EmnistLinesDataset",
+            "model": model,
+            "network": NETWORKS[model],
+            "dataset_args": {"max_length": MAX_LENGTH},
+            "network_args": network_args,
+            "model_args": model_args,
+            "train_args": {"learning_rate": 3e-3},
+        }
+    )
 
 
 def png(array: np.ndarray) -> bytes:
@@ -58,7 +70,8 @@ def example(image_u8: np.ndarray) -> bytes:
     values = (image_u8.astype(np.float32) / 255).reshape(-1)
     feature = tf.train.Feature(float_list=tf.train.FloatList(value=values))
     return tf.train.Example(
-        features=tf.train.Features(feature={IMAGE_KEY: feature})).SerializeToString()
+        features=tf.train.Features(feature={IMAGE_KEY: feature})
+    ).SerializeToString()
 
 
 def cropped(image_u8: np.ndarray) -> np.ndarray:
@@ -72,13 +85,15 @@ def upscaled(image_u8: np.ndarray) -> np.ndarray:
 
 def serve(model, images: list) -> dict:
     outputs = model.signatures[SERVING_SIGNATURE](
-        **{IMAGE_BYTES_INPUT: tf.constant([png(image) for image in images])})
+        **{IMAGE_BYTES_INPUT: tf.constant([png(image) for image in images])}
+    )
     return {key: value.numpy() for key, value in outputs.items()}
 
 
 def from_examples(model, images: list) -> dict:
     outputs = model.signatures[EXAMPLES_SIGNATURE](
-        examples=tf.constant([example(image) for image in images]))
+        examples=tf.constant([example(image) for image in images])
+    )
     return {key: value.numpy() for key, value in outputs.items()}
 
 
@@ -89,10 +104,13 @@ def lines():
     images, labels, _ = read_split(SAMPLE_DIR, "train")
     bank = GlyphBank(images, labels)
     rng = np.random.default_rng(0)
-    texts = ["".join(rng.choice(list(ALPHABET), rng.integers(1, MAX_LENGTH + 1)))
-             for _ in range(NUM_LINES)]
+    texts = [
+        "".join(rng.choice(list(ALPHABET), rng.integers(1, MAX_LENGTH + 1)))
+        for _ in range(NUM_LINES)
+    ]
     drawn, line_labels = synthesize_lines(
-        tf.constant(texts), tf.range(NUM_LINES, dtype=tf.int64), bank, MAX_LENGTH)
+        tf.constant(texts), tf.range(NUM_LINES, dtype=tf.int64), bank, MAX_LENGTH
+    )
     # Rounded to uint8 once, so training, PNGs and tf.Examples all see exactly these pixels.
     return texts, np.round(drawn.numpy() * 255).astype(np.uint8), line_labels.numpy()
 
@@ -105,13 +123,20 @@ def export(kind: str, lines, tmp_path_factory, epochs: int = 0):
     model = build_model(config, IMAGE_SHAPE)
     if epochs:
         _, images, labels = lines
-        history = model.fit(images[..., None].astype(np.float32) / 255, labels, epochs=epochs,
-                            batch_size=8, verbose=0)
+        history = model.fit(
+            images[..., None].astype(np.float32) / 255,
+            labels,
+            epochs=epochs,
+            batch_size=8,
+            verbose=0,
+        )
         losses = history.history["loss"]
         assert losses[-1] < 0.1 * losses[0], losses
     # A versioned directory, as the Pusher writes it; LinePredictor resolves the newest version.
     model_dir = tmp_path_factory.mktemp(kind) / "line_model"
-    MODEL_KINDS[config.model].export_for_images(model, config, TRANSFORMED_SPEC[IMAGE_KEY], str(model_dir / "1"))
+    MODEL_KINDS[config.model].export_for_images(
+        model, config, TRANSFORMED_SPEC[IMAGE_KEY], str(model_dir / "1")
+    )
     return kind, config, model_dir, tf.saved_model.load(str(model_dir / "1"))
 
 
@@ -147,7 +172,12 @@ def test_signatures_take_image_bytes_and_examples(exported):
     assert list(inputs) == [IMAGE_BYTES_INPUT]
     assert inputs[IMAGE_BYTES_INPUT].dtype == tf.string
     assert inputs[IMAGE_BYTES_INPUT].shape.as_list() == [None]
-    assert set(serving.structured_outputs) == {"text", "confidence", "decoded", "character_confidences"}
+    assert set(serving.structured_outputs) == {
+        "text",
+        "confidence",
+        "decoded",
+        "character_confidences",
+    }
     _, example_inputs = model.signatures[EXAMPLES_SIGNATURE].structured_input_signature
     assert [spec.dtype for spec in example_inputs.values()] == [tf.string]
 
@@ -164,7 +194,7 @@ def test_outputs_types_shapes_and_padding(exported, lines):
     assert ((decoded == -1) | ((decoded >= 0) & (decoded < PAD_INDEX))).all(), decoded
     for row in decoded:  # -1 only as right-padding
         padding = np.flatnonzero(row == -1)
-        assert (row[padding[0]:] == -1).all() if len(padding) else True, row
+        assert (row[padding[0] :] == -1).all() if len(padding) else True, row
     # text is exactly the decoded characters.
     assert [t.decode("utf-8") for t in text] == [labels_to_text(row) for row in decoded]
 
@@ -174,14 +204,17 @@ def test_lines_of_other_sizes_are_accepted_and_read_alike(exported, lines):
     _, images, _ = lines
     full = serve(model, list(images[:4]))
     # One batch mixing sizes: narrower crops and 2x upscales.
-    mixed = serve(model, [cropped(image) for image in images[:4]] + [upscaled(image) for image in images[:4]])
+    mixed = serve(
+        model, [cropped(image) for image in images[:4]] + [upscaled(image) for image in images[:4]]
+    )
     assert mixed["decoded"].shape == (8, decoded_length(config))
     assert ((mixed["confidence"] >= 0) & (mixed["confidence"] <= 1)).all()
     # A crop of the trailing black columns leaves the same pixels after left-aligned padding.
     np.testing.assert_array_equal(mixed["decoded"][:4], full["decoded"])
     np.testing.assert_allclose(mixed["confidence"][:4], full["confidence"], rtol=1e-4, atol=1e-9)
     assert [labels_to_text(row) for row in mixed["decoded"]] == [
-        t.decode("utf-8") for t in mixed["text"]]
+        t.decode("utf-8") for t in mixed["text"]
+    ]
 
 
 def test_dark_ink_on_white_reads_like_white_on_dark(exported, lines):
@@ -238,5 +271,7 @@ def test_trained_per_position_model_reads_its_training_lines(trained_per_positio
     read = [text for text, _ in predictor.predict_batch(paths)]
     assert np.mean([r == t for r, t in zip(read, texts)]) >= 0.8, list(zip(texts, read))
     # Dark ink on white paper, twice the size: still read.
-    read_scan = [text for text, _ in predictor.predict_batch([upscaled(255 - image) for image in images])]
+    read_scan = [
+        text for text, _ in predictor.predict_batch([upscaled(255 - image) for image in images])
+    ]
     assert np.mean([r == t for r, t in zip(read_scan, texts)]) >= 0.75, list(zip(texts, read_scan))

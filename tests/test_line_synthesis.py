@@ -32,8 +32,9 @@ BANK = random_bank()
 
 
 def draw(texts, seeds, bank=BANK, max_length=30, min_overlap=0.0, max_overlap=0.33):
-    images, labels = synthesize_lines(tf.constant(texts), tf.constant(seeds, tf.int64), bank,
-                                      max_length, min_overlap, max_overlap)
+    images, labels = synthesize_lines(
+        tf.constant(texts), tf.constant(seeds, tf.int64), bank, max_length, min_overlap, max_overlap
+    )
     return images.numpy(), labels.numpy()
 
 
@@ -41,10 +42,10 @@ def test_shapes_dtypes_labels_and_padding():
     images, labels = draw(TEXTS, range(len(TEXTS)))
     assert images.shape == (len(TEXTS), SIZE, 30 * SIZE) and images.dtype == np.float32
     assert labels.shape == (len(TEXTS), 30) and labels.dtype == np.int64
-    assert 0 <= images.min() and images.max() <= 1
+    assert images.min() >= 0 and images.max() <= 1
     for text, label in zip(TEXTS, labels):
-        assert label[:len(text)].tolist() == [LINE_CHARACTERS.index(c) for c in text]
-        assert (label[len(text):] == PAD_INDEX).all()
+        assert label[: len(text)].tolist() == [LINE_CHARACTERS.index(c) for c in text]
+        assert (label[len(text) :] == PAD_INDEX).all()
     assert labels[0, 5] == SPACE_INDEX
     assert not images[2].any()  # empty text: an empty line
 
@@ -54,7 +55,7 @@ def test_zero_overlap_places_one_bank_glyph_of_the_class_per_block():
     images, _ = draw([text], [3], max_length=6, max_overlap=0.0)
     pixels = np.round(images[0] * 255).astype(np.uint8)
     for i, character in enumerate(text + " "):  # the padding block is empty too
-        block = pixels[:, i * SIZE:(i + 1) * SIZE]
+        block = pixels[:, i * SIZE : (i + 1) * SIZE]
         if character == " ":
             assert not block.any()
         else:
@@ -64,8 +65,14 @@ def test_zero_overlap_places_one_bank_glyph_of_the_class_per_block():
 
 def test_overlap_is_uniform_per_line_within_bounds():
     text = "x" * 12
-    images, _ = draw([text] * 64, range(64), bank=left_edge_bank(), max_length=12,
-                     min_overlap=0.2, max_overlap=0.4)
+    images, _ = draw(
+        [text] * 64,
+        range(64),
+        bank=left_edge_bank(),
+        max_length=12,
+        min_overlap=0.2,
+        max_overlap=0.4,
+    )
     steps = []
     for image in images:
         starts = np.flatnonzero(image[0])
@@ -80,7 +87,9 @@ def test_overlap_is_uniform_per_line_within_bounds():
 
 def test_fixed_overlap_positions_and_extent():
     squares = GlyphBank(np.full((NUM_CLASSES, SIZE, SIZE), 255, np.uint8), np.arange(NUM_CLASSES))
-    images, _ = draw(["abcd", "ab"], [0, 1], bank=squares, max_length=4, min_overlap=0.25, max_overlap=0.25)
+    images, _ = draw(
+        ["abcd", "ab"], [0, 1], bank=squares, max_length=4, min_overlap=0.25, max_overlap=0.25
+    )
     assert images[0, 0].nonzero()[0].max() + 1 == 3 * 21 + SIZE  # glyph i at x = 21 i
     assert images[1, 0].nonzero()[0].max() + 1 == 21 + SIZE
     assert (images[:, :, SIZE * 4 - 1] == 0).all()  # padded on the right with black
@@ -100,24 +109,32 @@ def test_same_seed_same_image_independent_of_batch():
 
 def test_runs_in_tf_function_and_tf_data():
     expected, expected_labels = draw(TEXTS, range(5))
-    draw_fn = tf.function(lambda t, s: synthesize_lines(t, s, BANK, 30),
-                          input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)])
+    draw_fn = tf.function(
+        lambda t, s: synthesize_lines(t, s, BANK, 30),
+        input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)],
+    )
     images, labels = draw_fn(tf.constant(TEXTS), tf.range(5, dtype=tf.int64))
     np.testing.assert_array_equal(images.numpy(), expected)
     np.testing.assert_array_equal(labels.numpy(), expected_labels)
-    dataset = (tf.data.Dataset.from_tensor_slices((TEXTS, tf.range(5, dtype=tf.int64))).batch(2)
-               .map(lambda t, s: synthesize_lines(t, s, BANK, 30)))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((TEXTS, tf.range(5, dtype=tf.int64)))
+        .batch(2)
+        .map(lambda t, s: synthesize_lines(t, s, BANK, 30))
+    )
     batches = list(dataset.as_numpy_iterator())
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), expected)
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), expected_labels)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"max_length": 0}, "max_length"),
-    ({"min_overlap": -0.1}, "min_overlap"),
-    ({"min_overlap": 0.5, "max_overlap": 0.4}, "max_overlap"),
-    ({"max_overlap": 1.0}, "max_overlap"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"max_length": 0}, "max_length"),
+        ({"min_overlap": -0.1}, "min_overlap"),
+        ({"min_overlap": 0.5, "max_overlap": 0.4}, "max_overlap"),
+        ({"max_overlap": 1.0}, "max_overlap"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         draw(["ab"], [0], **kwargs)
@@ -127,7 +144,11 @@ def test_too_long_or_unknown_text_fails_clearly():
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_length=5"):
         draw(["abcdef"], [0], max_length=5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_length=5"):
-        list(tf.data.Dataset.from_tensors((["abcdef"], [0])).map(lambda t, s: synthesize_lines(t, s, BANK, 5)))
+        list(
+            tf.data.Dataset.from_tensors((["abcdef"], [0])).map(
+                lambda t, s: synthesize_lines(t, s, BANK, 5)
+            )
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="GLYPH_CHARACTERS"):
         draw(["it's"], [0])
 
@@ -140,7 +161,9 @@ def test_bank_needs_every_class_and_caps_deterministically():
     assert capped.counts.tolist() == [2] * NUM_CLASSES and len(capped) == 2 * NUM_CLASSES
     np.testing.assert_array_equal(capped.labels, np.repeat(np.arange(NUM_CLASSES), 2))
     np.testing.assert_array_equal(labels[capped.images[:, 0, 0]], capped.labels)
-    np.testing.assert_array_equal(GlyphBank(images, labels, max_per_class=2, seed=1).images, capped.images)
+    np.testing.assert_array_equal(
+        GlyphBank(images, labels, max_per_class=2, seed=1).images, capped.images
+    )
     missing = labels != BYCLASS_CHARACTERS.index("q")
     with pytest.raises(DatasetError, match="'q'"):
         GlyphBank(images[missing], labels[missing])

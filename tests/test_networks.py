@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 
+from trainer.config import ExperimentConfig
 from trainer.datasets import DATASETS
+from trainer.models import build_model
 from trainer.networks import NETWORKS
 
 CHARACTER_NETWORKS = ["lenet", "mlp"]  # line networks: tests/test_line_networks.py
-from trainer.models import build_model
-from trainer.config import ExperimentConfig
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 62
@@ -56,7 +56,9 @@ def test_mlp_num_layers_sets_the_number_of_dense_layers():
 def test_mlp_layer_size_and_dropout_are_used():
     model = NETWORKS["mlp"](INPUT_SHAPE, NUM_CLASSES, layer_size=32, dropout=0.4)
     assert [layer.units for layer in dense_layers(model)[:-1]] == [32, 32, 32]
-    assert {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)} == {0.4}
+    assert {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)} == {
+        0.4
+    }
 
 
 def test_lenet_dropout_is_used():
@@ -67,12 +69,17 @@ def test_lenet_dropout_is_used():
 
 def test_build_classifier_uses_config_and_compiles():
     config = ExperimentConfig.from_dict(
-        {"network": "mlp", "network_args": {"num_layers": 2, "layer_size": 16},
-         "train_args": {"learning_rate": 0.01}}
+        {
+            "network": "mlp",
+            "network_args": {"num_layers": 2, "layer_size": 16},
+            "train_args": {"learning_rate": 0.01},
+        }
     )
     model = build_model(config, INPUT_SHAPE)
     assert model.name == "mlp"
-    assert tuple(model.output_shape) == (None, len(DATASETS["EmnistDataset"].characters)) == (None, 62)
+    assert (
+        tuple(model.output_shape) == (None, len(DATASETS["EmnistDataset"].characters)) == (None, 62)
+    )
     assert len(dense_layers(model)) == 3
     assert model.optimizer is not None
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)

@@ -16,8 +16,8 @@ from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
 from pipeline.pipeline import create_pipeline
 from pipeline.tasks import task_for
-from trainer.config import ExperimentConfig
 from serving.predictors import CharacterPredictor
+from trainer.config import ExperimentConfig
 from training import run_experiment
 from training.outputs import custom_property
 
@@ -51,9 +51,12 @@ def test_blessed_model_is_pushed_in_serving_layout_and_predicts(root, first_run)
     assert version.isdigit()
     model_dir = Path(root) / "serving" / "characters" / version
     assert (model_dir / "saved_model.pb").exists()
-    assert set(tf.saved_model.load(str(model_dir)).signatures) == {"serving_default", "from_examples"}
+    assert set(tf.saved_model.load(str(model_dir)).signatures) == {
+        "serving_default",
+        "from_examples",
+    }
 
-    images, labels, characters = read_split(SAMPLE_DIR, EVAL_SPLIT)
+    images, _labels, characters = read_split(SAMPLE_DIR, EVAL_SPLIT)
     predictions = CharacterPredictor(model_dir.parent).predict_batch(list(images[:200]))
     accuracy = np.mean([p == c for (p, _), c in zip(predictions, characters[:200])])
     assert accuracy > 0.3  # chance is 1/62
@@ -114,7 +117,9 @@ def test_data_anomalies_stop_the_run_naming_the_feature(tmp_path):
         pipeline_name="anomalies",
         pipeline_root=str(tmp_path / "root"),
         examples_dir=str(examples),
-        task=task_for(ExperimentConfig.from_dict(CONFIG), {}, min_accuracy=0.5, max_accuracy_drop=0.01),
+        task=task_for(
+            ExperimentConfig.from_dict(CONFIG), {}, min_accuracy=0.5, max_accuracy_drop=0.01
+        ),
         metadata_path=str(tmp_path / "metadata.sqlite"),
         beam_pipeline_args=run_experiment.DEFAULT_BEAM_ARGS,
     )

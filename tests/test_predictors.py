@@ -64,9 +64,13 @@ def test_empty_file_is_rejected(tmp_path):
         encode_image(path)
 
 
-@pytest.mark.parametrize("data", [b"", b"definitely not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 20])
+@pytest.mark.parametrize(
+    "data", [b"", b"definitely not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 20]
+)
 def test_bytes_that_are_not_an_image_are_rejected(data):
-    with pytest.raises(PredictionError, match=f"{len(data)} bytes of image data: not a readable image"):
+    with pytest.raises(
+        PredictionError, match=f"{len(data)} bytes of image data: not a readable image"
+    ):
         encode_image(data)
 
 

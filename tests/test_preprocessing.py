@@ -100,7 +100,9 @@ def test_transform_graph_handles_a_raw_serving_image(transformed):
     like a training image."""
     _, _, output = transformed
     image_bytes = encode(framed_dark_on_white(20, 40), "JPEG")
-    features = output.transform_raw_features({"image": tf.constant([[image_bytes]])}, drop_unused_features=True)
+    features = output.transform_raw_features(
+        {"image": tf.constant([[image_bytes]])}, drop_unused_features=True
+    )
     out = features["image"].numpy()
     assert out.shape == (1, IMAGE_SIZE, IMAGE_SIZE, 1)
     assert out.mean() < 0.5 and out.max() > 0.5
@@ -138,7 +140,11 @@ def test_tall_dark_on_white_png_is_inverted_and_pillarboxed():
 
 def test_decode_images_accepts_a_batch_of_mixed_sizes_and_formats():
     batch = tf.constant(
-        [[encode(white_on_black(0))], [encode(framed_dark_on_white(20, 40), "JPEG")], [encode(framed_dark_on_white(100, 60))]]
+        [
+            [encode(white_on_black(0))],
+            [encode(framed_dark_on_white(20, 40), "JPEG")],
+            [encode(framed_dark_on_white(100, 60))],
+        ]
     )
     out = decode_images(batch).numpy()
     assert out.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 1)

@@ -22,8 +22,9 @@ def root(tmp_path_factory):
     ids = []
     for layer_size in (16, 64):
         config = {**CONFIG, "network_args": {"num_layers": 1, "layer_size": layer_size}}
-        args = run_experiment.parse_args([json.dumps(config), "--root", str(root),
-                                          "--data-dir", "data/sample/emnist"])
+        args = run_experiment.parse_args(
+            [json.dumps(config), "--root", str(root), "--data-dir", "data/sample/emnist"]
+        )
         ids.append(run_experiment.run(args)["run_id"])
     return root, ids
 
@@ -39,8 +40,14 @@ def test_report_renders_with_its_figures(root, tmp_path):
     out = tmp_path / "report"
     assert report.main([second, "--baseline", first, "--root", str(root), "--out", str(out)]) == 0
     page = (out / "report.html").read_text()
-    for heading in ("Metrics overall", "Validation", "sparse_categorical_accuracy by character",
-                    "Training curves", "Confusion matrix (620 eval examples)", "Worst-read examples"):
+    for heading in (
+        "Metrics overall",
+        "Validation",
+        "sparse_categorical_accuracy by character",
+        "Training curves",
+        "Confusion matrix (620 eval examples)",
+        "Worst-read examples",
+    ):
         assert f"{heading}</h2>" in page, heading
     assert page.count("NOT blessed") == 2 and "&lt; lower bound 0.5 (short by" in page
     assert first in page and second in page
@@ -55,10 +62,16 @@ def test_report_renders_with_its_figures(root, tmp_path):
         browser.send("Page.navigate", url=(out / "report.html").as_uri())
         browser.wait_for("document.readyState === 'complete'")
         loaded = browser.evaluate(
-            "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 100])")
+            "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 100])"
+        )
         height = browser.evaluate("document.documentElement.scrollHeight")
-        browser.send("Emulation.setDeviceMetricsOverride", width=1200, height=height,
-                     deviceScaleFactor=1, mobile=False)
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1200,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         screenshot = browser.screenshot(tmp_path / "report.png")
         print(f"screenshot: {screenshot}")
     finally:

@@ -6,8 +6,8 @@ import tensorflow as tf
 from data.features import GLYPH_SET_KEY, IMAGE_KEY, SEED_KEY, TEXT_KEY
 from data.sample import SAMPLE_DIR
 from data.tfrecords import read_split
-from trainer.datasets.emnist_lines import redraw_every_epoch
 from trainer.config import ExperimentConfig
+from trainer.datasets.emnist_lines import redraw_every_epoch
 from transform.line_preprocessing import draw_lines
 from transform.line_synthesis import GlyphBank, load_glyph_bank, save_glyph_bank
 
@@ -41,7 +41,10 @@ def test_each_epoch_redraws_the_same_texts_with_new_glyphs(tmp_path):
     np.testing.assert_array_equal(labels_out.numpy(), labels_in.numpy())  # same texts
     synthesis = {"max_length": 4, "min_overlap": 0.0, "max_overlap": 0.33}
     expected, _ = draw_lines(
-        features[TEXT_KEY], features[SEED_KEY], features[GLYPH_SET_KEY],
-        [load_glyph_bank(p) for p in banks], synthesis,
+        features[TEXT_KEY],
+        features[SEED_KEY],
+        features[GLYPH_SET_KEY],
+        [load_glyph_bank(p) for p in banks],
+        synthesis,
     )
     np.testing.assert_array_equal(first, expected.numpy())  # epoch 0 draws Transform's lines

@@ -3,10 +3,10 @@ run by two workers at once on one pipeline root and metadata store; both runs re
 group, listed, shown and compared, and the bad one summarised with its error."""
 
 import json
-import os
 import subprocess
 import sys
 import time
+from os.path import commonpath
 
 import pytest
 
@@ -16,8 +16,16 @@ from training.runs import find_run, load_runs
 
 GROUP = "tiny"
 EXPERIMENTS = [
-    {"network": "mlp", "network_args": {"layer_size": 32, "num_layers": 1}, "train_args": {"epochs": 1}},
-    {"network": "mlp", "network_args": {"layer_size": 64, "num_layers": 1}, "train_args": {"epochs": 1}},
+    {
+        "network": "mlp",
+        "network_args": {"layer_size": 32, "num_layers": 1},
+        "train_args": {"epochs": 1},
+    },
+    {
+        "network": "mlp",
+        "network_args": {"layer_size": 64, "num_layers": 1},
+        "train_args": {"epochs": 1},
+    },
     {"network": "no_such_network"},
 ]
 
@@ -37,8 +45,10 @@ def test_prepare_prints_one_command_per_experiment_with_its_group(group, capsys)
     assert prepare_experiments.main([str(path), "--root", "r"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 3
-    assert all(line.startswith("python -m training.run_experiment '{") and line.endswith(" --root r")
-               for line in printed)
+    assert all(
+        line.startswith("python -m training.run_experiment '{") and line.endswith(" --root r")
+        for line in printed
+    )
     assert f'"experiment_group": "{GROUP}"' in printed[0] and '"layer_size": 32' in printed[0]
 
 
@@ -60,7 +70,9 @@ def test_group_summary_lists_runs_best_first_and_the_failure_with_its_error(grou
     root, _, results, summary = group
     assert summary.startswith("2 of 3 runs finished")
     recorded = {r.name: r for r in load_runs(str(root / "metadata.sqlite"))}
-    by_accuracy = sorted(recorded.values(), key=lambda r: -r.metrics[()]["sparse_categorical_accuracy"])
+    by_accuracy = sorted(
+        recorded.values(), key=lambda r: -r.metrics[()]["sparse_categorical_accuracy"]
+    )
     positions = [summary.index(run.name) for run in by_accuracy]
     assert positions == sorted(positions)
     failure = summary.split("1 failed:")[1]
@@ -101,7 +113,7 @@ def test_a_run_is_found_by_id_name_or_unique_prefix(group):
     assert find_run(recorded, str(run.id)) is run
     assert find_run(recorded, run.name) is run
     assert find_run(recorded, "latest") is run
-    shared = os.path.commonprefix([r.name for r in recorded])  # e.g. "20261130-06", not an id
+    shared = commonpath([r.name for r in recorded])  # e.g. "20261130-06", not an id
     assert len(recorded) > 1 and "-" in shared
     with pytest.raises(LookupError, match="ambiguous"):
         find_run(recorded, shared)
@@ -121,8 +133,12 @@ def test_concurrent_writers_on_a_fresh_store_all_land(tmp_path):
     """Four processes start writing to a store that does not exist yet, all at once: every
     write lands (MLMD waits and retries; opening the store is retried by training.outputs)."""
     path, start = str(tmp_path / "metadata.sqlite"), str(time.time() + 5)
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, path, f"w{n}", start],
-                                stderr=subprocess.PIPE, text=True) for n in range(4)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, path, f"w{n}", start], stderr=subprocess.PIPE, text=True
+        )
+        for n in range(4)
+    ]
     errors = [w.communicate(timeout=600)[1] for w in writers]
     assert [w.returncode for w in writers] == [0, 0, 0, 0], errors
     contexts = open_store(path).get_contexts_by_type(RUN_TYPE)

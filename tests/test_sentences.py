@@ -10,14 +10,25 @@ import tensorflow as tf
 
 from data.errors import DatasetError
 from data.features import GLYPH_SET_KEY, LENGTH_KEY, SEED_KEY, TEXT_KEY, TRAIN_SPLIT
-from data.sentences import (SAMPLE_EVERY, SAMPLE_SENTENCES, load_sentences, read_line_examples,
-                            sentence_windows, to_line_text, write_line_examples)
+from data.sentences import (
+    SAMPLE_EVERY,
+    SAMPLE_SENTENCES,
+    load_sentences,
+    read_line_examples,
+    sentence_windows,
+    to_line_text,
+    write_line_examples,
+)
 from data.vocabulary import LINE_CHARACTERS
 
 REPO = Path(__file__).resolve().parents[1]
-SENTENCES = ["The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary "
-             "election produced \"no evidence\" that any irregularities took place.",
-             "It's 10:30 -- a supercalifragilistic moment!", "", "Merger proposed"]
+SENTENCES = [
+    "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary "
+    'election produced "no evidence" that any irregularities took place.',
+    "It's 10:30 -- a supercalifragilistic moment!",
+    "",
+    "Merger proposed",
+]
 
 
 @pytest.fixture
@@ -27,12 +38,15 @@ def no_nltk_data(tmp_path, monkeypatch):
     monkeypatch.setattr(nltk.data, "path", [])
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Atlanta's  well-known\tcafé.", "Atlantas wellknown cafe"),
-    ("  It's 10:30 --\n\na  moment!  ", "Its 1030 a moment"),
-    ("!!! ... ?", ""),
-    ("Plain text 42", "Plain text 42"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Atlanta's  well-known\tcafé.", "Atlantas wellknown cafe"),
+        ("  It's 10:30 --\n\na  moment!  ", "Its 1030 a moment"),
+        ("!!! ... ?", ""),
+        ("Plain text 42", "Plain text 42"),
+    ],
+)
 def test_to_line_text_keeps_only_line_characters(text, expected):
     assert to_line_text(text) == expected
 
@@ -79,7 +93,9 @@ def test_write_read_line_examples_round_trip(tmp_path):
 
 
 def test_line_examples_hold_the_features_transform_reads(tmp_path):
-    (path,) = write_line_examples(["ab c"], tmp_path, TRAIN_SPLIT, seed=0, num_shards=1, glyph_set=1)
+    (path,) = write_line_examples(
+        ["ab c"], tmp_path, TRAIN_SPLIT, seed=0, num_shards=1, glyph_set=1
+    )
     record = next(iter(tf.data.TFRecordDataset(str(path), compression_type="GZIP")))
     features = tf.train.Example.FromString(record.numpy()).features.feature
     assert features[TEXT_KEY].bytes_list.value == [b"ab c"]
@@ -126,9 +142,13 @@ def test_unknown_source_is_rejected():
 def test_brown_from_nltk_data(monkeypatch):
     nltk_data = Path(os.environ.get("NLTK_DATA_DIR", REPO.parent / "shared" / "data" / "nltk_data"))
     if not (nltk_data / "corpora" / "brown").is_dir():
-        pytest.skip(f"Brown corpus not found in {nltk_data} (set NLTK_DATA_DIR to an nltk_data directory)")
+        pytest.skip(
+            f"Brown corpus not found in {nltk_data} (set NLTK_DATA_DIR to an nltk_data directory)"
+        )
     monkeypatch.setenv("NLTK_DATA", str(nltk_data))
     sentences = load_sentences("brown")
     assert len(sentences) > 50_000
-    assert sentences[0].startswith("The Fulton County Grand Jury said Friday an investigation of Atlanta's")
+    assert sentences[0].startswith(
+        "The Fulton County Grand Jury said Friday an investigation of Atlanta's"
+    )
     assert sentences[::SAMPLE_EVERY] == load_sentences("sample")  # the shipped sample is up to date

@@ -64,9 +64,17 @@ def models(tmp_path_factory):
 
 
 def start_server(models, batching: BatchingOptions | None) -> LocalModelServer:
-    sources = [s for s in sources_from_config(models / "models.config", models) if s.name == "lines"]
-    return LocalModelServer(ModelManager(sources, poll_seconds=0), rest_port=0, grpc_port=0,
-                            metrics_path=METRICS_PATH, grpc_workers=16, batching=batching).start()
+    sources = [
+        s for s in sources_from_config(models / "models.config", models) if s.name == "lines"
+    ]
+    return LocalModelServer(
+        ModelManager(sources, poll_seconds=0),
+        rest_port=0,
+        grpc_port=0,
+        metrics_path=METRICS_PATH,
+        grpc_workers=16,
+        batching=batching,
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +87,15 @@ def unbatched(models):
 @pytest.fixture(scope="module")
 def batched(models):
     """Batches of up to 8, waiting up to 5 s to fill: 8 concurrent requests make one batch."""
-    server = start_server(models, BatchingOptions(max_batch_size=len(WORDS),
-                                                  batch_timeout_micros=5_000_000,
-                                                  max_enqueued_batches=4, num_batch_threads=1))
+    server = start_server(
+        models,
+        BatchingOptions(
+            max_batch_size=len(WORDS),
+            batch_timeout_micros=5_000_000,
+            max_enqueued_batches=4,
+            num_batch_threads=1,
+        ),
+    )
     yield server
     server.stop()
 
@@ -89,9 +103,12 @@ def batched(models):
 def rest_predict(server, images, model="lines") -> tuple:
     """(HTTP status, JSON answer) of a REST predict of `images`."""
     body = json.dumps({"instances": [{"b64": base64.b64encode(i).decode()} for i in images]})
-    request = urllib.request.Request(f"{server.rest_url}/v1/models/{model}:predict",
-                                     data=body.encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{server.rest_url}/v1/models/{model}:predict",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return response.status, json.loads(response.read())
@@ -108,12 +125,19 @@ def grpc_predict(server, images) -> tuple:
     with grpc.insecure_channel(server.grpc_target) as channel:
         try:
             response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                request, timeout=TIMEOUT)
+                request, timeout=TIMEOUT
+            )
         except grpc.RpcError as error:
             return error.code().name, error.details()
     outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
-    return "OK", [{"text": outputs["text"][i].decode(), "confidence": float(outputs["confidence"][i]),
-                   "decoded": outputs["decoded"][i].tolist()} for i in range(len(images))]
+    return "OK", [
+        {
+            "text": outputs["text"][i].decode(),
+            "confidence": float(outputs["confidence"][i]),
+            "decoded": outputs["decoded"][i].tolist(),
+        }
+        for i in range(len(images))
+    ]
 
 
 def predict(kind: str, server, images) -> tuple:
@@ -149,8 +173,9 @@ def calls(server) -> tuple:
 def assert_same_rows(got: list, expected: list) -> None:
     assert [r["text"] for r in got] == [r["text"] for r in expected]
     assert [r["decoded"] for r in got] == [r["decoded"] for r in expected]
-    np.testing.assert_allclose([r["confidence"] for r in got], [r["confidence"] for r in expected],
-                               rtol=1e-4, atol=1e-30)
+    np.testing.assert_allclose(
+        [r["confidence"] for r in got], [r["confidence"] for r in expected], rtol=1e-4, atol=1e-30
+    )
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +193,15 @@ def unbatched_rows(unbatched) -> list:
 
 
 def test_concurrent_single_image_requests_share_model_calls_and_get_their_own_outputs(
-        batched, unbatched_rows):
+    batched, unbatched_rows
+):
     """8 concurrent requests, half REST and half gRPC, each with a different image: fewer than 8
     model calls (one, unless the machine stalls for seconds), each caller its own prediction."""
     before = calls(batched)
     kinds = ["rest", "grpc"] * (len(IMAGES) // 2)
-    results = concurrently([lambda k=k, i=i: predict(k, batched, [i]) for k, i in zip(kinds, IMAGES)])
+    results = concurrently(
+        [lambda k=k, i=i: predict(k, batched, [i]) for k, i in zip(kinds, IMAGES)]
+    )
     for (status, rows), expected in zip(results, unbatched_rows):
         assert status in (200, "OK"), rows
         assert_same_rows(rows, [expected])
@@ -197,8 +225,15 @@ def test_prometheus_metrics_count_model_calls_and_examples(batched):
 def test_full_queue_is_unavailable_like_tf_serving(models, unbatched_rows):
     """max_enqueued_batches 1: while one batch waits to fill, a request that does not fit in it
     is refused at once with UNAVAILABLE (HTTP 503); the waiting requests are then served."""
-    server = start_server(models, BatchingOptions(max_batch_size=2, batch_timeout_micros=60_000_000,
-                                                  max_enqueued_batches=1, num_batch_threads=1))
+    server = start_server(
+        models,
+        BatchingOptions(
+            max_batch_size=2,
+            batch_timeout_micros=60_000_000,
+            max_enqueued_batches=1,
+            num_batch_threads=1,
+        ),
+    )
     try:
         first = []
         waiting = threading.Thread(target=lambda: first.append(predict("rest", server, IMAGES[:1])))
@@ -210,8 +245,9 @@ def test_full_queue_is_unavailable_like_tf_serving(models, unbatched_rows):
 
         status, error = predict("rest", server, IMAGES[1:3])  # 1 + 2 > 2: needs a second batch
         assert status == 503
-        assert error.startswith("The batch scheduling queue to which this task was submitted is "
-                                "full")
+        assert error.startswith(
+            "The batch scheduling queue to which this task was submitted is full"
+        )
         status, error = predict("grpc", server, IMAGES[1:3])
         assert (status, "max_enqueued_batches is 1" in error) == ("UNAVAILABLE", True)
         counts = server.metrics.request_counts()
@@ -232,8 +268,15 @@ def test_full_queue_is_unavailable_like_tf_serving(models, unbatched_rows):
 def test_request_larger_than_max_batch_size_runs_on_its_own(models, unbatched_rows):
     """TF Serving refuses such a request (unless it splits large batches); here it runs alone,
     at once, without waiting for the batch timeout."""
-    server = start_server(models, BatchingOptions(max_batch_size=2, batch_timeout_micros=60_000_000,
-                                                  max_enqueued_batches=1, num_batch_threads=1))
+    server = start_server(
+        models,
+        BatchingOptions(
+            max_batch_size=2,
+            batch_timeout_micros=60_000_000,
+            max_enqueued_batches=1,
+            num_batch_threads=1,
+        ),
+    )
     try:
         for kind in ("rest", "grpc"):
             started = time.monotonic()
@@ -248,8 +291,10 @@ def test_request_larger_than_max_batch_size_runs_on_its_own(models, unbatched_ro
 
 
 def test_batch_timeout_sends_a_batch_that_did_not_fill(models, unbatched_rows):
-    server = start_server(models, BatchingOptions(max_batch_size=32, batch_timeout_micros=300_000,
-                                                  num_batch_threads=1))
+    server = start_server(
+        models,
+        BatchingOptions(max_batch_size=32, batch_timeout_micros=300_000, num_batch_threads=1),
+    )
     try:
         started = time.monotonic()
         status, rows = predict("grpc", server, IMAGES[:1])
@@ -282,7 +327,9 @@ def test_batching_off_runs_every_request_on_its_own(unbatched, unbatched_rows):
     before = calls(unbatched)
     assert unbatched.batcher is None
     kinds = ["rest", "grpc"] * (len(IMAGES) // 2)
-    results = concurrently([lambda k=k, i=i: predict(k, unbatched, [i]) for k, i in zip(kinds, IMAGES)])
+    results = concurrently(
+        [lambda k=k, i=i: predict(k, unbatched, [i]) for k, i in zip(kinds, IMAGES)]
+    )
     for (status, rows), expected in zip(results, unbatched_rows):
         assert status in (200, "OK"), rows
         assert_same_rows(rows, [expected])
@@ -302,11 +349,14 @@ def test_batches_are_cut_at_max_batch_size_and_sliced_back():
         sizes.append(len(arrays["x"]))
         return {"y": arrays["x"] * 10}
 
-    batcher = Batcher(BatchingOptions(max_batch_size=2, batch_timeout_micros=300_000,
-                                      num_batch_threads=1), execute).start()
+    batcher = Batcher(
+        BatchingOptions(max_batch_size=2, batch_timeout_micros=300_000, num_batch_threads=1),
+        execute,
+    ).start()
     try:
-        results = concurrently([lambda n=n: batcher.run("servable", "sig", {"x": np.array([n])})
-                                for n in range(5)])
+        results = concurrently(
+            [lambda n=n: batcher.run("servable", "sig", {"x": np.array([n])}) for n in range(5)]
+        )
     finally:
         batcher.stop()
     assert [result["y"].tolist() for result in results] == [[0], [10], [20], [30], [40]]
@@ -314,8 +364,10 @@ def test_batches_are_cut_at_max_batch_size_and_sliced_back():
 
 
 def test_stopping_fails_queued_requests():
-    batcher = Batcher(BatchingOptions(max_batch_size=4, batch_timeout_micros=60_000_000,
-                                      num_batch_threads=1), lambda *args: {}).start()
+    batcher = Batcher(
+        BatchingOptions(max_batch_size=4, batch_timeout_micros=60_000_000, num_batch_threads=1),
+        lambda *args: {},
+    ).start()
     errors = []
 
     def run():
@@ -339,25 +391,35 @@ def test_stopping_fails_queued_requests():
 def test_command_line_batching_flags(models):
     base = ["--models_dir", str(models), "--rest_port", "0", "--grpc_port", "0"]
     assert build_server(base).batcher is None
-    server = build_server(base + ["--enable_batching", "--batching_parameters_file",
-                                  BATCHING_CONFIG])
-    assert server.batching == BatchingOptions(max_batch_size=32, batch_timeout_micros=5000,
-                                              max_enqueued_batches=100, num_batch_threads=2)
+    server = build_server(
+        base + ["--enable_batching", "--batching_parameters_file", BATCHING_CONFIG]
+    )
+    assert server.batching == BatchingOptions(
+        max_batch_size=32, batch_timeout_micros=5000, max_enqueued_batches=100, num_batch_threads=2
+    )
     defaults = build_server(base + ["--enable_batching"]).batching  # TF Serving's defaults
-    assert (defaults.max_batch_size, defaults.batch_timeout_micros,
-            defaults.max_enqueued_batches) == (1000, 0, 10)
+    assert (
+        defaults.max_batch_size,
+        defaults.batch_timeout_micros,
+        defaults.max_enqueued_batches,
+    ) == (1000, 0, 10)
     assert build_server(base + ["--enable_batching=false"]).batcher is None
     assert build_server(base + ["--enable_batching=true", "--grpc_max_threads", "32"]).batcher
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--batching_parameters_file", BATCHING_CONFIG], "without --enable_batching"),
-    (["--enable_batching", "--batching_parameters_file", "missing.config"], "cannot read"),
-    (["--enable_batching", "--batching_parameters_file", str(CONFIG_DIR / "models.config")],
-     "not a BatchingParameters text proto"),
-    (["--enable_batching=maybe"], "expected true or false"),
-    (["--grpc_max_threads", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--batching_parameters_file", BATCHING_CONFIG], "without --enable_batching"),
+        (["--enable_batching", "--batching_parameters_file", "missing.config"], "cannot read"),
+        (
+            ["--enable_batching", "--batching_parameters_file", str(CONFIG_DIR / "models.config")],
+            "not a BatchingParameters text proto",
+        ),
+        (["--enable_batching=maybe"], "expected true or false"),
+        (["--grpc_max_threads", "0"], "at least 1"),
+    ],
+)
 def test_command_line_batching_errors(models, extra, message, capsys):
     with pytest.raises(SystemExit):
         build_server(["--models_dir", str(models), *extra])
@@ -368,6 +430,13 @@ def test_bad_batching_parameters_are_refused(tmp_path, capsys):
     config = tmp_path / "batching.config"
     config.write_text("max_batch_size { value: 0 }\n")
     with pytest.raises(SystemExit):
-        build_server(["--models_dir", str(tmp_path), "--enable_batching",
-                      "--batching_parameters_file", str(config)])
+        build_server(
+            [
+                "--models_dir",
+                str(tmp_path),
+                "--enable_batching",
+                "--batching_parameters_file",
+                str(config),
+            ]
+        )
     assert "max_batch_size must be at least 1" in capsys.readouterr().err

@@ -33,7 +33,9 @@ def test_models_config_serves_characters_and_lines():
 def test_models_config_base_paths_map_to_the_push_directory(tmp_path):
     sources = sources_from_config(CONFIG / "models.config", tmp_path)
     assert sources == [
-        ModelSource("characters", tmp_path / "characters", ("latest", 2), (("canary", 2), ("stable", 1))),
+        ModelSource(
+            "characters", tmp_path / "characters", ("latest", 2), (("canary", 2), ("stable", 1))
+        ),
         ModelSource("lines", tmp_path / "lines", ("latest", 2), (("canary", 2), ("stable", 1))),
     ]
 

@@ -80,8 +80,12 @@ class Server:
     def rest(self, method: str, path: str, body=None, timeout: float = TIMEOUT) -> tuple:
         """(HTTP status, parsed JSON) for a request; `body` is JSON-encoded unless bytes."""
         data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(self.rest_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.rest_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read())
@@ -107,8 +111,11 @@ def contract_models(tmp_path_factory) -> Path:
 def local_server(contract_models):
     sources = sources_from_config(contract_models / "models.config", contract_models)
     server = LocalModelServer(
-        ModelManager(sources, poll_seconds=0.2), rest_port=0, grpc_port=0,
-        max_request_bytes=LOCAL_MAX_REQUEST_BYTES, max_image_bytes=LOCAL_MAX_IMAGE_BYTES,
+        ModelManager(sources, poll_seconds=0.2),
+        rest_port=0,
+        grpc_port=0,
+        max_request_bytes=LOCAL_MAX_REQUEST_BYTES,
+        max_image_bytes=LOCAL_MAX_IMAGE_BYTES,
         metrics_path="/monitoring/prometheus/metrics",
     ).start()
     yield Server("local", server.rest_url, server.grpc_target, contract_models, server)
@@ -128,15 +135,23 @@ NO_REAL_SERVER = (
 def server(request) -> Server:
     if request.param == "local":
         return request.getfixturevalue("local_server")
-    return Server("tf_serving", os.environ["TF_SERVING_REST"].rstrip("/"),
-                  os.environ["TF_SERVING_GRPC"], Path(os.environ["TF_SERVING_MODELS_DIR"]))
+    return Server(
+        "tf_serving",
+        os.environ["TF_SERVING_REST"].rstrip("/"),
+        os.environ["TF_SERVING_GRPC"],
+        Path(os.environ["TF_SERVING_MODELS_DIR"]),
+    )
 
 
 @pytest.mark.skipif(bool(MISSING_ENV), reason=NO_REAL_SERVER)
 def test_real_tf_serving_is_reachable():
     """The real-server variant: every test taking `server` also runs against it."""
-    real = Server("tf_serving", os.environ["TF_SERVING_REST"].rstrip("/"),
-                  os.environ["TF_SERVING_GRPC"], Path(os.environ["TF_SERVING_MODELS_DIR"]))
+    real = Server(
+        "tf_serving",
+        os.environ["TF_SERVING_REST"].rstrip("/"),
+        os.environ["TF_SERVING_GRPC"],
+        Path(os.environ["TF_SERVING_MODELS_DIR"]),
+    )
     assert (real.models_dir / "lines" / "1" / "saved_model.pb").is_file()
     assert available_versions(real, "lines") == {1, 2}
 
@@ -162,7 +177,9 @@ def assert_reads(predictions: list, reference: list) -> None:
     assert [p["text"] for p in predictions] == [text for text, _ in reference]
     for prediction, (_, confidence) in zip(predictions, reference):
         assert prediction["confidence"] == pytest.approx(confidence, rel=1e-4, abs=1e-30)
-        assert len(prediction["decoded"]) == 7 and all(isinstance(i, int) for i in prediction["decoded"])
+        assert len(prediction["decoded"]) == 7 and all(
+            isinstance(i, int) for i in prediction["decoded"]
+        )
 
 
 def available_versions(server: Server, model: str) -> set:
@@ -177,25 +194,39 @@ def available_versions(server: Server, model: str) -> set:
 def test_status_lists_every_version(server):
     status, body = server.rest("GET", "/v1/models/lines")
     assert status == 200
-    assert body == {"model_version_status": [
-        {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        for v in ("2", "1")
-    ]}
+    assert body == {
+        "model_version_status": [
+            {
+                "version": v,
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+            for v in ("2", "1")
+        ]
+    }
 
 
 def test_status_of_one_version_and_by_label(server):
     status, body = server.rest("GET", "/v1/models/lines/versions/1")
     assert status == 200
-    assert [(v["version"], v["state"]) for v in body["model_version_status"]] == [("1", "AVAILABLE")]
+    assert [(v["version"], v["state"]) for v in body["model_version_status"]] == [
+        ("1", "AVAILABLE")
+    ]
     # TF Serving answers a status request by label with every version of the model.
     status, body = server.rest("GET", "/v1/models/lines/labels/stable")
     assert status == 200
     assert ("1", "AVAILABLE") in [(v["version"], v["state"]) for v in body["model_version_status"]]
 
 
-@pytest.mark.parametrize("path, version", [
-    ("lines", "2"), ("lines/versions/1", "1"), ("lines/labels/stable", "1"), ("lines/labels/canary", "2"),
-])
+@pytest.mark.parametrize(
+    "path, version",
+    [
+        ("lines", "2"),
+        ("lines/versions/1", "1"),
+        ("lines/labels/stable", "1"),
+        ("lines/labels/canary", "2"),
+    ],
+)
 def test_metadata_describes_the_signatures(server, path, version):
     status, body = server.rest("GET", f"/v1/models/{path}/metadata")
     assert status == 200
@@ -210,8 +241,11 @@ def test_metadata_describes_the_signatures(server, path, version):
     outputs = serving["outputs"]
     assert sorted(outputs) == ["character_confidences", "confidence", "decoded", "text"]
     assert outputs["character_confidences"]["dtype"] == "DT_FLOAT"
-    assert (outputs["text"]["dtype"], outputs["confidence"]["dtype"], outputs["decoded"]["dtype"]) == (
-        "DT_STRING", "DT_FLOAT", "DT_INT64")
+    assert (
+        outputs["text"]["dtype"],
+        outputs["confidence"]["dtype"],
+        outputs["decoded"]["dtype"],
+    ) == ("DT_STRING", "DT_FLOAT", "DT_INT64")
     assert [d["size"] for d in outputs["decoded"]["tensor_shape"]["dim"]] == ["-1", "7"]
 
 
@@ -226,13 +260,18 @@ def test_predict_instances_of_b64_values(server, images, reference):
 
 def test_predict_batch_of_named_instances(server, images, reference):
     instances = [{"image_bytes": b64(image)} for image in images]
-    status, body = server.predict("lines", {"signature_name": "serving_default", "instances": instances})
+    status, body = server.predict(
+        "lines", {"signature_name": "serving_default", "instances": instances}
+    )
     assert status == 200, body
     assert_reads(body["predictions"], reference)
 
 
 def test_predict_columnar_inputs(server, images, reference):
-    for inputs in ([b64(image) for image in images], {"image_bytes": [b64(image) for image in images]}):
+    for inputs in (
+        [b64(image) for image in images],
+        {"image_bytes": [b64(image) for image in images]},
+    ):
         status, body = server.predict("lines", {"inputs": inputs})
         assert status == 200, body
         outputs = body["outputs"]
@@ -241,8 +280,9 @@ def test_predict_columnar_inputs(server, images, reference):
         assert_reads(rows, reference)
 
 
-@pytest.mark.parametrize("path", ["lines/versions/1", "lines/versions/2", "lines/labels/stable",
-                                  "lines/labels/canary"])
+@pytest.mark.parametrize(
+    "path", ["lines/versions/1", "lines/versions/2", "lines/labels/stable", "lines/labels/canary"]
+)
 def test_predict_by_version_and_label(server, images, reference, path):
     status, body = server.predict(path, {"instances": [b64(image) for image in images[:2]]})
     assert status == 200, body
@@ -250,11 +290,22 @@ def test_predict_by_version_and_label(server, images, reference, path):
 
 
 def test_predict_with_the_examples_signature(server, images):
-    pixels = np.asarray(Image.open(io.BytesIO(images[0])).convert("L").resize((112, 28)), np.float32)
-    example = tf.train.Example(features=tf.train.Features(feature={"image": tf.train.Feature(
-        float_list=tf.train.FloatList(value=(1.0 - pixels / 255).ravel()))}))
+    pixels = np.asarray(
+        Image.open(io.BytesIO(images[0])).convert("L").resize((112, 28)), np.float32
+    )
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "image": tf.train.Feature(
+                    float_list=tf.train.FloatList(value=(1.0 - pixels / 255).ravel())
+                )
+            }
+        )
+    )
     status, body = server.predict(
-        "lines", {"signature_name": "from_examples", "instances": [b64(example.SerializeToString())]})
+        "lines",
+        {"signature_name": "from_examples", "instances": [b64(example.SerializeToString())]},
+    )
     assert status == 200, body
     (prediction,) = body["predictions"]
     assert isinstance(prediction["text"], str) and 0 <= prediction["confidence"] <= 1
@@ -268,41 +319,120 @@ BAD_REQUESTS = {
     "bad json": ("POST", "/v1/models/lines:predict", b'{"instances": [', 400, "JSON Parse error"),
     "empty body": ("POST", "/v1/models/lines:predict", b"", 400, "JSON Parse error"),
     "not an object": ("POST", "/v1/models/lines:predict", [1, 2], 400, "Is not object"),
-    "no instances or inputs": ("POST", "/v1/models/lines:predict", {"instance": []}, 400,
-                               "Missing 'inputs' or 'instances' key"),
-    "both instances and inputs": ("POST", "/v1/models/lines:predict",
-                                  {"instances": [b64(PNG)], "inputs": [b64(PNG)]}, 400, "only one of"),
+    "no instances or inputs": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instance": []},
+        400,
+        "Missing 'inputs' or 'instances' key",
+    ),
+    "both instances and inputs": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [b64(PNG)], "inputs": [b64(PNG)]},
+        400,
+        "only one of",
+    ),
     "empty instances": ("POST", "/v1/models/lines:predict", {"instances": []}, 400, "No values"),
-    "unknown signature": ("POST", "/v1/models/lines:predict",
-                          {"signature_name": "nope", "instances": [b64(PNG)]}, 400,
-                          'Serving signature name: "nope" not found'),
-    "unknown input name": ("POST", "/v1/models/lines:predict",
-                           {"instances": [{"image": b64(PNG)}]}, 400,
-                           "does not have named input: image"),
-    "missing named input": ("POST", "/v1/models/lines:predict", {"inputs": {"image": [b64(PNG)]}},
-                            400, "Missing named input: image_bytes"),
+    "unknown signature": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"signature_name": "nope", "instances": [b64(PNG)]},
+        400,
+        'Serving signature name: "nope" not found',
+    ),
+    "unknown input name": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [{"image": b64(PNG)}]},
+        400,
+        "does not have named input: image",
+    ),
+    "missing named input": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"inputs": {"image": [b64(PNG)]}},
+        400,
+        "Missing named input: image_bytes",
+    ),
     "number for bytes": ("POST", "/v1/models/lines:predict", {"instances": [3.5]}, 400, None),
-    "bad base64": ("POST", "/v1/models/lines:predict", {"instances": [{"b64": "%%%"}]}, 400,
-                   "base64"),
-    "ragged instances": ("POST", "/v1/models/lines:predict",
-                         {"instances": [b64(PNG), [b64(PNG)]]}, 400, None),
-    "undecodable image": ("POST", "/v1/models/lines:predict",
-                          {"instances": [b64(b"this is not an image")]}, 400, "image"),
-    "truncated png": ("POST", "/v1/models/lines:predict", {"instances": [b64(PNG[: len(PNG) // 2])]},
-                      400, None),
-    "unknown label": ("POST", "/v1/models/lines/labels/nope:predict", {"instances": [b64(PNG)]}, 400,
-                      "Unrecognized servable version label: nope"),
-    "unknown model": ("POST", "/v1/models/nope:predict", {"instances": [b64(PNG)]}, 404,
-                      "Servable not found for request: Latest(nope)"),
-    "unknown version": ("POST", "/v1/models/lines/versions/99:predict", {"instances": [b64(PNG)]},
-                        404, "Servable not found for request: Specific(lines, 99)"),
-    "status of unknown model": ("GET", "/v1/models/nope", None, 404,
-                                "Could not find any versions of model nope"),
-    "status of unknown version": ("GET", "/v1/models/lines/versions/99", None, 404,
-                                  "Could not find version 99 of model lines"),
-    "metadata of unknown model": ("GET", "/v1/models/nope/metadata", None, 404, "Servable not found"),
-    "metadata of unknown version": ("GET", "/v1/models/lines/versions/99/metadata", None, 404,
-                                    "Servable not found"),
+    "bad base64": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [{"b64": "%%%"}]},
+        400,
+        "base64",
+    ),
+    "ragged instances": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [b64(PNG), [b64(PNG)]]},
+        400,
+        None,
+    ),
+    "undecodable image": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [b64(b"this is not an image")]},
+        400,
+        "image",
+    ),
+    "truncated png": (
+        "POST",
+        "/v1/models/lines:predict",
+        {"instances": [b64(PNG[: len(PNG) // 2])]},
+        400,
+        None,
+    ),
+    "unknown label": (
+        "POST",
+        "/v1/models/lines/labels/nope:predict",
+        {"instances": [b64(PNG)]},
+        400,
+        "Unrecognized servable version label: nope",
+    ),
+    "unknown model": (
+        "POST",
+        "/v1/models/nope:predict",
+        {"instances": [b64(PNG)]},
+        404,
+        "Servable not found for request: Latest(nope)",
+    ),
+    "unknown version": (
+        "POST",
+        "/v1/models/lines/versions/99:predict",
+        {"instances": [b64(PNG)]},
+        404,
+        "Servable not found for request: Specific(lines, 99)",
+    ),
+    "status of unknown model": (
+        "GET",
+        "/v1/models/nope",
+        None,
+        404,
+        "Could not find any versions of model nope",
+    ),
+    "status of unknown version": (
+        "GET",
+        "/v1/models/lines/versions/99",
+        None,
+        404,
+        "Could not find version 99 of model lines",
+    ),
+    "metadata of unknown model": (
+        "GET",
+        "/v1/models/nope/metadata",
+        None,
+        404,
+        "Servable not found",
+    ),
+    "metadata of unknown version": (
+        "GET",
+        "/v1/models/lines/versions/99/metadata",
+        None,
+        404,
+        "Servable not found",
+    ),
     "malformed path": ("GET", "/v1/models/lines/versions/x", None, 400, "Malformed request"),
 }
 
@@ -324,8 +454,10 @@ def test_server_survives_broken_connections(server, images, reference):
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         sock.recv(1024)
     with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:  # body cut short
-        sock.sendall(b"POST /v1/models/lines:predict HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"inst")
+        sock.sendall(
+            b"POST /v1/models/lines:predict HTTP/1.1\r\nHost: x\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"inst'
+        )
     with socket.create_connection((host, int(port)), timeout=TIMEOUT):
         pass
     status, body = server.predict("lines", {"instances": [b64(images[0])]})
@@ -336,8 +468,16 @@ def test_server_survives_broken_connections(server, images, reference):
 # --- gRPC --------------------------------------------------------------------------------
 
 
-def grpc_predict(channel, images, model="lines", version=None, label=None, signature="",
-                 output_filter=(), inputs=None):
+def grpc_predict(
+    channel,
+    images,
+    model="lines",
+    version=None,
+    label=None,
+    signature="",
+    output_filter=(),
+    inputs=None,
+):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
@@ -345,14 +485,20 @@ def grpc_predict(channel, images, model="lines", version=None, label=None, signa
         request.model_spec.version.value = version
     if label is not None:
         request.model_spec.version_label = label
-    for name, tensor in (inputs or {"image_bytes": tf.make_tensor_proto(images, dtype=tf.string)}).items():
+    for name, tensor in (
+        inputs or {"image_bytes": tf.make_tensor_proto(images, dtype=tf.string)}
+    ).items():
         request.inputs[name].CopyFrom(tensor)
     request.output_filter.extend(output_filter)
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+        request, timeout=TIMEOUT
+    )
 
 
-@pytest.mark.parametrize("version, label, served", [(None, None, 2), (1, None, 1), (None, "stable", 1),
-                                                    (None, "canary", 2)])
+@pytest.mark.parametrize(
+    "version, label, served",
+    [(None, None, 2), (1, None, 1), (None, "stable", 1), (None, "canary", 2)],
+)
 def test_grpc_predict(server, images, reference, version, label, served):
     with server.channel() as channel:
         response = grpc_predict(channel, images, version=version, label=label)
@@ -377,7 +523,8 @@ def test_grpc_model_metadata(server):
     request.model_spec.version_label = "stable"
     with server.channel() as channel:
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(
-            request, timeout=TIMEOUT)
+            request, timeout=TIMEOUT
+        )
     assert (response.model_spec.name, response.model_spec.version.value) == ("lines", 1)
     signatures = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(signatures)
@@ -397,7 +544,9 @@ def test_grpc_model_status(server):
         one = stub.GetModelStatus(request, timeout=TIMEOUT)
     available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
     assert [(s.version, s.state, s.status.error_code) for s in response.model_version_status] == [
-        (2, available, 0), (1, available, 0)]
+        (2, available, 0),
+        (1, available, 0),
+    ]
     assert [(s.version, s.state) for s in one.model_version_status] == [(2, available)]
 
 
@@ -407,7 +556,8 @@ def _status(name, version=None):
     if version is not None:
         request.model_spec.version.value = version
     return lambda channel: model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
-        request, timeout=TIMEOUT)
+        request, timeout=TIMEOUT
+    )
 
 
 def _metadata(name, version=None):
@@ -415,34 +565,60 @@ def _metadata(name, version=None):
     request.model_spec.name = name
     if version is not None:
         request.model_spec.version.value = version
-    return lambda channel: prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(
-        request, timeout=TIMEOUT)
+    return lambda channel: prediction_service_pb2_grpc.PredictionServiceStub(
+        channel
+    ).GetModelMetadata(request, timeout=TIMEOUT)
 
 
 GRPC_ERRORS = {
     # id: (call(channel), status code, part of the message or None)
-    "predict unknown model": (lambda c: grpc_predict(c, [PNG], model="nope"),
-                              grpc.StatusCode.NOT_FOUND, "Servable not found"),
-    "predict unknown version": (lambda c: grpc_predict(c, [PNG], version=99),
-                                grpc.StatusCode.NOT_FOUND, "Specific(lines, 99)"),
-    "predict unknown label": (lambda c: grpc_predict(c, [PNG], label="nope"),
-                              grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label"),
-    "predict undecodable image": (lambda c: grpc_predict(c, [b"not an image"]),
-                                  grpc.StatusCode.INVALID_ARGUMENT, "image"),
+    "predict unknown model": (
+        lambda c: grpc_predict(c, [PNG], model="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found",
+    ),
+    "predict unknown version": (
+        lambda c: grpc_predict(c, [PNG], version=99),
+        grpc.StatusCode.NOT_FOUND,
+        "Specific(lines, 99)",
+    ),
+    "predict unknown label": (
+        lambda c: grpc_predict(c, [PNG], label="nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label",
+    ),
+    "predict undecodable image": (
+        lambda c: grpc_predict(c, [b"not an image"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "image",
+    ),
     "predict wrong input name": (
         lambda c: grpc_predict(c, None, inputs={"image": tf.make_tensor_proto([PNG])}),
-        grpc.StatusCode.INVALID_ARGUMENT, None),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        None,
+    ),
     "predict wrong dtype": (
         lambda c: grpc_predict(c, None, inputs={"image_bytes": tf.make_tensor_proto([1.0, 2.0])}),
-        grpc.StatusCode.INVALID_ARGUMENT, None),
-    "predict unknown signature": (lambda c: grpc_predict(c, [PNG], signature="nope"),
-                                  grpc.StatusCode.FAILED_PRECONDITION, "nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        None,
+    ),
+    "predict unknown signature": (
+        lambda c: grpc_predict(c, [PNG], signature="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "nope",
+    ),
     "metadata unknown model": (_metadata("nope"), grpc.StatusCode.NOT_FOUND, "Servable not found"),
     "metadata unknown version": (_metadata("lines", 99), grpc.StatusCode.NOT_FOUND, None),
-    "status unknown model": (_status("nope"), grpc.StatusCode.NOT_FOUND,
-                             "Could not find any versions of model nope"),
-    "status unknown version": (_status("lines", 99), grpc.StatusCode.NOT_FOUND,
-                               "Could not find version 99 of model lines"),
+    "status unknown model": (
+        _status("nope"),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find any versions of model nope",
+    ),
+    "status unknown version": (
+        _status("lines", 99),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find version 99 of model lines",
+    ),
 }
 
 
@@ -495,7 +671,9 @@ def test_new_version_is_served_without_restart(server, images):
     finally:
         stop.set()
         asker.join()
-    assert answers and set(answers) == {200}, f"{len(answers)} requests to version {old}: {set(answers)}"
+    assert answers and set(answers) == {200}, (
+        f"{len(answers)} requests to version {old}: {set(answers)}"
+    )
     with server.channel() as channel:
         assert grpc_predict(channel, images[:1], model="reload").model_spec.version.value == new
     deadline = time.monotonic() + TIMEOUT
@@ -513,8 +691,12 @@ def test_local_body_and_image_limits(local_server, images):
     RESOURCE_EXHAUSTED); the server keeps serving."""
     host, port = local_server.rest_url.split("//")[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
-    connection.request("POST", "/v1/models/lines:predict", body=b" " * (LOCAL_MAX_REQUEST_BYTES + 1),
-                       headers={"Content-Type": "application/json"})
+    connection.request(
+        "POST",
+        "/v1/models/lines:predict",
+        body=b" " * (LOCAL_MAX_REQUEST_BYTES + 1),
+        headers={"Content-Type": "application/json"},
+    )
     response = connection.getresponse()
     assert response.status == 413
     assert "max_request_bytes" in json.loads(response.read())["error"]
@@ -537,15 +719,21 @@ def test_local_prometheus_metrics(local_server, images):
     for name in names:
         quoted = urllib.parse.quote(name, safe="")
         assert local_server.predict(quoted, {"instances": [b64(images[0])]})[0] == 404
-    with urllib.request.urlopen(local_server.rest_url + "/monitoring/prometheus/metrics") as response:
+    with urllib.request.urlopen(
+        local_server.rest_url + "/monitoring/prometheus/metrics"
+    ) as response:
         text = response.read().decode()
     assert ':tensorflow:serving:request_count{model_name="lines",status="OK"}' in text
-    unknown = re.search(r'^:tensorflow:serving:request_count\{model_name="_unknown",'
-                        r'status="NOT_FOUND"\} (\d+)$', text, re.MULTILINE)
+    unknown = re.search(
+        r'^:tensorflow:serving:request_count\{model_name="_unknown",'
+        r'status="NOT_FOUND"\} (\d+)$',
+        text,
+        re.MULTILINE,
+    )
     assert unknown and int(unknown.group(1)) >= len(names)
     assert "nope" not in text and "evil" not in text and "fake_metric" not in text
     for line in text.splitlines():  # every line a comment or a well-formed sample
-        assert line.startswith("# TYPE ") or re.fullmatch(r'[:\w]+\{[^\n]*\} \d+', line), line
+        assert line.startswith("# TYPE ") or re.fullmatch(r"[:\w]+\{[^\n]*\} \d+", line), line
 
 
 def test_metric_label_values_are_escaped():
@@ -559,16 +747,28 @@ def test_metric_label_values_are_escaped():
             return {}
 
     assert ':tensorflow:serving:request_count{model_name="a\\"b\\nc\\\\d",status="OK"} 1' in (
-        metrics.render(NoModels()).splitlines())
+        metrics.render(NoModels()).splitlines()
+    )
 
 
-def test_local_models_dir_mode_reports_broken_versions_and_keeps_serving(tmp_path, images,
-                                                                        local_reference):
+def test_local_models_dir_mode_reports_broken_versions_and_keeps_serving(
+    tmp_path, images, local_reference
+):
     """--models_dir serves every model directory (latest version); a version that fails to load
     is reported and the previous one keeps serving until a good copy arrives."""
     shutil.copytree(template_model(), tmp_path / "lines" / "1")
-    server = build_server(["--models_dir", str(tmp_path), "--rest_port", "0", "--grpc_port", "0",
-                           "--file_system_poll_wait_seconds", "0.1"]).start()
+    server = build_server(
+        [
+            "--models_dir",
+            str(tmp_path),
+            "--rest_port",
+            "0",
+            "--grpc_port",
+            "0",
+            "--file_system_poll_wait_seconds",
+            "0.1",
+        ]
+    ).start()
     client = Server("local", server.rest_url, server.grpc_target, tmp_path, server)
     try:
         assert available_versions(client, "lines") == {1}
@@ -609,13 +809,16 @@ def wait_for_state(client: Server, model: str, version: int, state: str) -> dict
     pytest.fail(f"{model} version {version} never reached {state}: {body}")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--rest_port", "0"], "one of the arguments"),
-    (["--model_config_file", "missing.config"], "cannot read"),
-    (["--models_dir", "/nonexistent/models"], "not a directory"),
-    (["--models_dir", ".", "--model_base_path_root", "."], "goes with --model_config_file"),
-    (["--models_dir", ".", "--rest_port", "70000"], "not a port number"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rest_port", "0"], "one of the arguments"),
+        (["--model_config_file", "missing.config"], "cannot read"),
+        (["--models_dir", "/nonexistent/models"], "not a directory"),
+        (["--models_dir", ".", "--model_base_path_root", "."], "goes with --model_config_file"),
+        (["--models_dir", ".", "--rest_port", "70000"], "not a port number"),
+    ],
+)
 def test_local_command_line_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         build_server(argv)

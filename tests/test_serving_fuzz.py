@@ -46,15 +46,19 @@ def bomb_png(width: int, height: int, rows: int | None = None) -> bytes:
         data += compressor.compress(row)
     data += compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bytes(data))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", bytes(data))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def bomb_jpeg(width: int, height: int) -> bytes:
     """A small JPEG whose frame header (SOF0) is rewritten to declare `width` x `height`."""
     data = bytearray(encoded("JPEG", size=(8, 8)))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -119,14 +123,26 @@ APP_CASES = {
     "nested objects 100000 deep": (b'{"a":' * 100000 + b"1" + b"}" * 100000, "", 400, "JSON"),
     "version 1e20": ({"image": data_url(OK_PNG), "version": 1e20}, "", 400, "'version'"),
     "version 10**30": ({"image": data_url(OK_PNG), "version": 10**30}, "", 400, "'version'"),
-    "version superscript digit": ({"image": data_url(OK_PNG), "version": "\u00b2"}, "", 400,
-                                  "'version'"),
-    "query version over int64": ({"image": data_url(OK_PNG)}, "?version=9223372036854775808",
-                                 400, "'version'"),
+    "version superscript digit": (
+        {"image": data_url(OK_PNG), "version": "\u00b2"},
+        "",
+        400,
+        "'version'",
+    ),
+    "query version over int64": (
+        {"image": data_url(OK_PNG)},
+        "?version=9223372036854775808",
+        400,
+        "'version'",
+    ),
     "number of 5000 digits": (b'{"image": "x", "version": ' + b"9" * 5000 + b"}", "", 400, "JSON"),
     "lone surrogate": (b'{"image": "\\ud800"}', "", 400, "base64"),
-    "lone surrogate in data url": (b'{"image": "data:image/png;base64,\\udfff"}', "", 400,
-                                   "base64"),
+    "lone surrogate in data url": (
+        b'{"image": "data:image/png;base64,\\udfff"}',
+        "",
+        400,
+        "base64",
+    ),
 }
 
 
@@ -159,8 +175,12 @@ def rest(model_server, body, path: str = "lines:predict") -> tuple:
     import urllib.request
 
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(f"{model_server.rest_url}/v1/models/{path}", data=data,
-                                     method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{model_server.rest_url}/v1/models/{path}",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -180,22 +200,39 @@ def server_still_serves(model_server) -> None:
 
 SERVER_CASES = {
     # id: (body, status, part of the message)
-    "nested 5000 deep": (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400,
-                         "JSON Parse error"),
+    "nested 5000 deep": (
+        b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        400,
+        "JSON Parse error",
+    ),
     "lone surrogate": (b'{"instances": ["\\ud800"]}', 400, "lone surrogate"),
-    "lone surrogate in signature": (b'{"signature_name": "\\ud800", "instances": ["a"]}', 400,
-                                    "not found"),
+    "lone surrogate in signature": (
+        b'{"signature_name": "\\ud800", "instances": ["a"]}',
+        400,
+        "not found",
+    ),
     "number of 5000 digits": (b'{"instances": [' + b"9" * 5000 + b"]}", 400, "JSON Parse error"),
-    "huge signature number": ({"signature_name": 1e20, "instances": ["a"]}, 400,
-                              "'signature_name'"),
-    "png to from_examples": ({"signature_name": "from_examples", "instances": [b64(OK_PNG)]}, 400,
-                             "expects serialized tf.Example protos in examples, but examples[0] "
-                             "is a PNG image; send images to serving_default"),
-    "garbage to from_examples": ({"signature_name": "from_examples",
-                                  "instances": [b64(b"\xff\xff\xff\xff")]}, 400,
-                                 "examples[0] is not a serialized tf.Example"),
-    "batch over the limit": ({"instances": [b64(OK_PNG)] * (DEFAULT_MAX_BATCH + 1)}, 413,
-                             f"more than the limit of {DEFAULT_MAX_BATCH} images per request"),
+    "huge signature number": (
+        {"signature_name": 1e20, "instances": ["a"]},
+        400,
+        "'signature_name'",
+    ),
+    "png to from_examples": (
+        {"signature_name": "from_examples", "instances": [b64(OK_PNG)]},
+        400,
+        "expects serialized tf.Example protos in examples, but examples[0] "
+        "is a PNG image; send images to serving_default",
+    ),
+    "garbage to from_examples": (
+        {"signature_name": "from_examples", "instances": [b64(b"\xff\xff\xff\xff")]},
+        400,
+        "examples[0] is not a serialized tf.Example",
+    ),
+    "batch over the limit": (
+        {"instances": [b64(OK_PNG)] * (DEFAULT_MAX_BATCH + 1)},
+        413,
+        f"more than the limit of {DEFAULT_MAX_BATCH} images per request",
+    ),
 }
 
 
@@ -209,8 +246,9 @@ def test_server_refuses_hostile_requests_with_a_4xx(model_server, case):
 
 
 def test_server_refuses_an_out_of_range_version_in_the_path(model_server):
-    got, answer = rest(model_server, {"instances": [b64(OK_PNG)]},
-                       "lines/versions/9223372036854775808:predict")
+    got, answer = rest(
+        model_server, {"instances": [b64(OK_PNG)]}, "lines/versions/9223372036854775808:predict"
+    )
     assert got == 400 and "Failed to convert version" in answer["error"]
     server_still_serves(model_server)
 

@@ -39,8 +39,9 @@ class Load:
     def __init__(self, target: str, model: str):
         self.versions, self.errors, self.states = [], [], []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._work, args=(target, model))
-                         for _ in range(CLIENTS)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(target, model)) for _ in range(CLIENTS)
+        ]
 
     def _work(self, target: str, model: str) -> None:
         request = predict_pb2.PredictRequest()
@@ -129,8 +130,7 @@ def test_a_version_whose_warm_up_fails_never_becomes_available(swap_server, tmp_
     broken = tmp_path / "broken_warmup"
     shutil.copytree(template_model(), broken)
     log = prediction_log_pb2.PredictionLog()
-    log.predict_log.request.inputs["image_bytes"].CopyFrom(
-        tf.make_tensor_proto([b"not an image"]))
+    log.predict_log.request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([b"not an image"]))
     with tf.io.TFRecordWriter(str(broken / WARMUP_FILE)) as writer:
         writer.write(log.SerializeToString())
     push(base, 2, broken)

@@ -104,9 +104,11 @@ def setup(tmp_path_factory) -> Setup:
         tf.saved_model.save(
             module, models[name], signatures={"from_examples": module.from_examples}
         )
-    decoded = tf.saved_model.load(models[CANDIDATE]).signatures["from_examples"](
-        examples=tf.constant(examples)
-    )["decoded"].numpy()
+    decoded = (
+        tf.saved_model.load(models[CANDIDATE])
+        .signatures["from_examples"](examples=tf.constant(examples))["decoded"]
+        .numpy()
+    )
     hypotheses = [text_metrics.labels_to_text(row) for row in decoded]
     cer = text_metrics.character_error_rate(REFERENCES, hypotheses)
     return Setup(root, data_location, models, hypotheses, cer)

@@ -9,14 +9,17 @@ import pytest
 from training import run_experiment, runs
 from training.runs import find_run, load_runs
 
-SPACE = {"network_args.layer_size": [16, 48],
-         "train_args.learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"}}
+SPACE = {
+    "network_args.layer_size": [16, 48],
+    "train_args.learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
+}
 CONFIG = {"network": "mlp", "network_args": {"num_layers": 1}, "train_args": {"epochs": 1}}
 
 
 def run(root, config, *flags):
-    args = run_experiment.parse_args([json.dumps(config), "--root", str(root),
-                                      "--data-dir", "data/sample/emnist", *flags])
+    args = run_experiment.parse_args(
+        [json.dumps(config), "--root", str(root), "--data-dir", "data/sample/emnist", *flags]
+    )
     return run_experiment.run(args)
 
 
@@ -68,16 +71,40 @@ def test_ranges_follow_the_arguments_type_and_algorithms_map_to_oracles():
     from trainer.config import ExperimentConfig
     from trainer.tuner import _oracle, search_space
 
-    config = ExperimentConfig.from_dict({**CONFIG, "tune": {"algorithm": "hyperband", "space": {
-        "network_args.dropout": {"min": 0, "max": 0.5}, "network_args.layer_size": {"min": 16, "max": 64},
-        "network_args.num_layers": [1, 2]}}})
+    config = ExperimentConfig.from_dict(
+        {
+            **CONFIG,
+            "tune": {
+                "algorithm": "hyperband",
+                "space": {
+                    "network_args.dropout": {"min": 0, "max": 0.5},
+                    "network_args.layer_size": {"min": 16, "max": 64},
+                    "network_args.num_layers": [1, 2],
+                },
+            },
+        }
+    )
     kinds = {p.name: type(p).__name__ for p in search_space(config).space}
-    assert kinds == {"network_args.dropout": "Float", "network_args.layer_size": "Int",
-                     "network_args.num_layers": "Choice"}
+    assert kinds == {
+        "network_args.dropout": "Float",
+        "network_args.layer_size": "Int",
+        "network_args.num_layers": "Choice",
+    }
     assert (type(_oracle(config)).__name__, _oracle(config).max_trials) == ("HyperbandOracle", 10)
-    bayesian = ExperimentConfig.from_dict({**CONFIG, "tune": {"algorithm": "bayesian", "max_trials": 3,
-                                                              "space": {"network_args.num_layers": [1, 2]}}})
-    assert (type(_oracle(bayesian)).__name__, _oracle(bayesian).max_trials) == ("BayesianOptimizationOracle", 3)
+    bayesian = ExperimentConfig.from_dict(
+        {
+            **CONFIG,
+            "tune": {
+                "algorithm": "bayesian",
+                "max_trials": 3,
+                "space": {"network_args.num_layers": [1, 2]},
+            },
+        }
+    )
+    assert (type(_oracle(bayesian)).__name__, _oracle(bayesian).max_trials) == (
+        "BayesianOptimizationOracle",
+        3,
+    )
 
 
 def test_tensorboard_logdir_has_epochs_and_hparams_of_runs_and_trials(tuned, root, capsys):
@@ -89,10 +116,18 @@ def test_tensorboard_logdir_has_epochs_and_hparams_of_runs_and_trials(tuned, roo
 
     def summaries(subfolder: str) -> set:
         [events] = (folder / subfolder).glob("events.out.tfevents.*")
-        return {(value.tag, value.metadata.plugin_data.plugin_name)
-                for event in tf.compat.v1.train.summary_iterator(str(events)) for value in event.summary.value}
+        return {
+            (value.tag, value.metadata.plugin_data.plugin_name)
+            for event in tf.compat.v1.train.summary_iterator(str(events))
+            for value in event.summary.value
+        }
 
-    assert {("_hparams_/session_start_info", "hparams"),
-            ("eval/sparse_categorical_accuracy", "scalars")} <= summaries("hparams")
+    assert {
+        ("_hparams_/session_start_info", "hparams"),
+        ("eval/sparse_categorical_accuracy", "scalars"),
+    } <= summaries("hparams")
     for trial in ("trial_0", "trial_1"):
-        assert summaries(trial) == {("_hparams_/session_start_info", "hparams"), ("trial/objective", "scalars")}
+        assert summaries(trial) == {
+            ("_hparams_/session_start_info", "hparams"),
+            ("trial/objective", "scalars"),
+        }

@@ -11,11 +11,18 @@ from trainer.datasets import DATASETS
 from trainer.models import build_model
 from trainer.warm_start import WARM_START_FILE, save_weights, warm_start
 
-SYNTHETIC = {"dataset": "EmnistLinesDataset", "model": "LineModelCtc",
-             "dataset_args": {"max_length": 4}, "network_args": {"lstm_dim": 8, "conv_dim": 8}}
-REAL = {"dataset": "PageXmlLinesDataset", "model": "LineModelCtc",
-        "dataset_args": {"max_length": 4, "height": 28, "max_width": 112},
-        "network_args": {"lstm_dim": 8, "conv_dim": 8}}
+SYNTHETIC = {
+    "dataset": "EmnistLinesDataset",
+    "model": "LineModelCtc",
+    "dataset_args": {"max_length": 4},
+    "network_args": {"lstm_dim": 8, "conv_dim": 8},
+}
+REAL = {
+    "dataset": "PageXmlLinesDataset",
+    "model": "LineModelCtc",
+    "dataset_args": {"max_length": 4, "height": 28, "max_width": 112},
+    "network_args": {"lstm_dim": 8, "conv_dim": 8},
+}
 
 
 def model_of(raw: dict):
@@ -29,7 +36,9 @@ def test_synthetic_lines_model_warm_starts_a_real_lines_model(tmp_path):
     config, model = model_of(REAL)
     assert not all(np.array_equal(a, b) for a, b in zip(source.get_weights(), model.get_weights()))
     summary = warm_start(model, config, str(tmp_path))  # the model directory: newest version
-    assert f"{len(model.get_weights())} of {len(model.get_weights())} weight arrays loaded" in summary
+    assert (
+        f"{len(model.get_weights())} of {len(model.get_weights())} weight arrays loaded" in summary
+    )
     assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), model.get_weights()))
     assert (tmp_path / "7" / WARM_START_FILE).is_file()
 

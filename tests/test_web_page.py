@@ -224,8 +224,8 @@ def test_draw_a_line_and_predict(page, served, tmp_path):
     assert screenshot.stat().st_size > 5000
     # One span per character read, titled with its confidence; doubtful ones are marked.
     spans = page.evaluate(
-        "Array.from(document.querySelectorAll('#pred span'))"
-        ".map(s => [s.title, s.className])")
+        "Array.from(document.querySelectorAll('#pred span')).map(s => [s.title, s.className])"
+    )
     assert len(spans) == len(text)
     for title, css_class in spans:
         value = float(title.removeprefix("confidence "))
@@ -253,9 +253,7 @@ def test_upload_an_image_and_predict(page, served, tmp_path):
     assert served.calls() == {2: (1, 1)}
 
 
-def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(
-    page, served, model_server
-):
+def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(page, served, model_server):
     page.click("#predict")
     assert result(page)["error"] == "Draw a line of handwriting or upload an image first."
     assert served.requests() == 0
@@ -281,8 +279,9 @@ def test_predict_with_nothing_drawn_says_so_and_server_errors_are_shown(
     assert served.requests() == 1 and served.calls("broken") == {}
 
 
-def test_page_of_an_app_with_a_token_sends_the_token_it_was_opened_with(browser, model_server,
-                                                                         served):
+def test_page_of_an_app_with_a_token_sends_the_token_it_was_opened_with(
+    browser, model_server, served
+):
     """With --token, the page (public) works when opened as /#token=<token>, which it keeps
     for the tab and removes from the address bar; opened without it, it says how to open it."""
     from serving.app import AppOptions

@@ -41,7 +41,8 @@ class KeepBest(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         value = logs[self.monitor]
         better = self.best is None or (
-            value > self.best if self.higher_is_better else value < self.best)
+            value > self.best if self.higher_is_better else value < self.best
+        )
         if better:
             self.best, self.best_epoch, self.weights = value, epoch + 1, self.model.get_weights()
 

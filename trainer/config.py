@@ -72,17 +72,22 @@ class ExperimentConfig:
         if dataset.provides != kind.reads:
             compatible = sorted(d.name for d in DATASETS.values() if d.provides == kind.reads)
             raise ConfigError(
-                f"dataset: model {kind.name} trains on {' or '.join(compatible)}, not {dataset.name}")
+                f"dataset: model {kind.name} trains on {' or '.join(compatible)}, not {dataset.name}"
+            )
         network = _choice(raw, "network", NETWORKS, kind.networks[0])
         if network not in kind.networks:
-            raise ConfigError(f"network: model {kind.name} drives {list(kind.networks)}, not {network}")
+            raise ConfigError(
+                f"network: model {kind.name} drives {list(kind.networks)}, not {network}"
+            )
         dataset_args = _args(raw, "dataset_args", dataset.args)
         train_args = _args(raw, "train_args", TRAIN_ARGS)
         model_args = _args(raw, "model_args", kind.model_args)
         network_args = _args(raw, "network_args", network_defaults(network))
         group = raw.get("experiment_group", "")
         if not isinstance(group, str):
-            raise ConfigError(f"experiment_group: expected str, got {type(group).__name__} ({group!r})")
+            raise ConfigError(
+                f"experiment_group: expected str, got {type(group).__name__} ({group!r})"
+            )
         config = cls(
             experiment_group=group,
             dataset=dataset.name,
@@ -102,7 +107,9 @@ class ExperimentConfig:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if "tune" in raw:
-            config = dataclasses.replace(config, tune=check_tune(config, raw["tune"], dataset.best_metric))
+            config = dataclasses.replace(
+                config, tune=check_tune(config, raw["tune"], dataset.best_metric)
+            )
         return config
 
     def to_json(self) -> str:
@@ -140,10 +147,12 @@ def check_tune(config: "ExperimentConfig", raw, best_metric: str) -> dict:
     reads = MODEL_KINDS[config.model].reads
     if OBJECTIVES.get(tune["objective"], reads) != reads:
         allowed = [name for name, kind in OBJECTIVES.items() if kind in (None, reads)]
-        raise ConfigError(f"tune.objective: {tune['objective']!r} is not one of {allowed} for {reads}")
+        raise ConfigError(
+            f"tune.objective: {tune['objective']!r} is not one of {allowed} for {reads}"
+        )
     space = raw.get("space")
     if not isinstance(space, dict) or not space:
-        raise ConfigError("tune.space: expected a non-empty object of \"section.name\": values")
+        raise ConfigError('tune.space: expected a non-empty object of "section.name": values')
     tune["space"] = {key: _check_dimension(config, key, values) for key, values in space.items()}
     return tune
 
@@ -153,13 +162,15 @@ def _check_dimension(config: "ExperimentConfig", key: str, values):
     where = f"tune.space.{key}"
     section, _, name = key.partition(".")
     if not key.startswith(TUNABLE) or name not in getattr(config, section, {}):
-        raise ConfigError(f"{where}: not a tunable argument of this config "
-                          f"(network_args, train_args or dataset_args.augment* names it takes)")
+        raise ConfigError(
+            f"{where}: not a tunable argument of this config "
+            f"(network_args, train_args or dataset_args.augment* names it takes)"
+        )
     default = getattr(config, section)[name]
     if isinstance(values, dict):
         unknown = sorted(set(values) - {"min", "max", "sampling"})
         if unknown or not {"min", "max"} <= set(values) or isinstance(default, (bool, str)):
-            raise ConfigError(f"{where}: a range is {{\"min\", \"max\", \"sampling\"}} of a number")
+            raise ConfigError(f'{where}: a range is {{"min", "max", "sampling"}} of a number')
         if values.get("sampling", "linear") not in ("linear", "log"):
             raise ConfigError(f"{where}.sampling: 'linear' or 'log', not {values['sampling']!r}")
         if not values["min"] < values["max"]:
@@ -215,7 +226,9 @@ def _args(raw: dict, key: str, defaults: dict) -> dict:
 
 
 FRACTIONS = ("dropout", "min_overlap", "max_overlap")
-_BOUNDS_TEXT = f"{', '.join(FRACTIONS)} in [0, 1); other numbers finite, whole ones >= 1, others > 0"
+_BOUNDS_TEXT = (
+    f"{', '.join(FRACTIONS)} in [0, 1); other numbers finite, whole ones >= 1, others > 0"
+)
 
 
 def _in_bounds(name: str, value) -> bool:

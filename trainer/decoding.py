@@ -46,7 +46,7 @@ def ctc_decode(
     # beam search log-softmaxes them first, which leaves log-probabilities as they are.
     log_probabilities = _log(probabilities)
     shape = tf.shape(log_probabilities)
-    decoded, scores = keras.ops.ctc_decode(
+    decoded, _scores = keras.ops.ctc_decode(
         log_probabilities,
         sequence_lengths=tf.fill(shape[:1], shape[1]),
         strategy=strategy,
@@ -68,7 +68,9 @@ def ctc_character_confidences(probabilities: tf.Tensor) -> tf.Tensor:
     starts = tf.not_equal(best, previous)
     # Runs numbered across the batch, so one segment max serves every line.
     run = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * steps
-    peaks = tf.math.unsorted_segment_max(tf.reshape(top, [-1]), tf.reshape(run, [-1]), batch * steps)
+    peaks = tf.math.unsorted_segment_max(
+        tf.reshape(top, [-1]), tf.reshape(run, [-1]), batch * steps
+    )
     emitted = starts & tf.not_equal(best, PAD_INDEX)
     values = tf.gather(peaks, tf.boolean_mask(run, emitted))
     counts = tf.reduce_sum(tf.cast(emitted, tf.int64), axis=1)
@@ -100,17 +102,19 @@ def indices_to_text(indices: tf.Tensor) -> tf.Tensor:
     skipped wherever it is."""
     indices = tf.cast(indices, tf.int64)
     is_character = (indices >= 0) & (indices < PAD_INDEX)
-    characters = tf.gather(
-        tf.constant(list(LINE_CHARACTERS)), tf.where(is_character, indices, 0)
-    )
+    characters = tf.gather(tf.constant(list(LINE_CHARACTERS)), tf.where(is_character, indices, 0))
     return tf.strings.reduce_join(tf.ragged.boolean_mask(characters, is_character), axis=-1)
 
 
 def read_result(decoded: tf.Tensor, confidence: tf.Tensor, characters: tf.Tensor) -> dict:
     """A line model's serving outputs from its decoded indices [B, L], line confidences [B] and
     character confidences [B, L]."""
-    return {"text": indices_to_text(decoded), "confidence": confidence, "decoded": decoded,
-            CHARACTER_CONFIDENCES: characters}
+    return {
+        "text": indices_to_text(decoded),
+        "confidence": confidence,
+        "decoded": decoded,
+        CHARACTER_CONFIDENCES: characters,
+    }
 
 
 def ctc_loss(labels, logits):

@@ -22,9 +22,8 @@ on a new version does not pay for tracing and the first kernel runs.
 
 import os
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.signatures import (
@@ -44,9 +43,14 @@ from transform.preprocessing import (
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def export_classifier(model: keras.Model, tf_transform_output, characters: list, path: str,
-                      max_pixels: int = DEFAULT_MAX_PIXELS,
-                      max_batch: int = DEFAULT_MAX_BATCH) -> None:
+def export_classifier(
+    model: keras.Model,
+    tf_transform_output,
+    characters: list,
+    path: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> None:
     tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(LABEL_KEY)
@@ -75,8 +79,13 @@ def export_classifier(model: keras.Model, tf_transform_output, characters: list,
 
 
 def export_line_model(
-    read, model: keras.Model, image_spec, path: str, stretch_contrast: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH,
+    read,
+    model: keras.Model,
+    image_spec,
+    path: str,
+    stretch_contrast: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_batch: int = DEFAULT_MAX_BATCH,
 ) -> None:
     """`read(images)` -> {"text", "confidence", "decoded"} is the model kind's reading of
     normalized line images shaped like `image_spec` (the transformed image feature); encoded
@@ -85,8 +94,15 @@ def export_line_model(
 
     def serve_image_bytes(image_bytes):
         image_bytes = check_image_headers(image_bytes, max_pixels, max_batch)
-        return read(decode_images(image_bytes, image_height, image_width, left_align=True,
-                                  stretch_contrast=stretch_contrast))
+        return read(
+            decode_images(
+                image_bytes,
+                image_height,
+                image_width,
+                left_align=True,
+                stretch_contrast=stretch_contrast,
+            )
+        )
 
     def serve_examples(serialized):
         return read(tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY])
@@ -113,7 +129,7 @@ def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
 def warmup_png(height: int, width: int) -> bytes:
     """A white `height` x `width` PNG with a dark bar: a valid image of the model's geometry."""
     image = np.full((height, width, 1), 255, np.uint8)
-    image[height // 4: height - height // 4, width // 8: width - width // 8] = 20
+    image[height // 4 : height - height // 4, width // 8 : width - width // 8] = 20
     return tf.io.encode_png(image).numpy()
 
 
@@ -126,7 +142,8 @@ def write_warmup_requests(path: str, image: bytes) -> str:
     request.model_spec.signature_name = SERVING_SIGNATURE
     request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
     log = prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
     target = os.path.join(path, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(target))
     with tf.io.TFRecordWriter(target) as writer:

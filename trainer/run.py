@@ -29,7 +29,11 @@ def _dataset(fn_args, files, tf_transform_output, batch_size: int, shuffle: bool
     return fn_args.data_accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=LABEL_KEY, num_epochs=1, shuffle=shuffle, shuffle_seed=0
+            batch_size=batch_size,
+            label_key=LABEL_KEY,
+            num_epochs=1,
+            shuffle=shuffle,
+            shuffle_seed=0,
         ),
         tf_transform_output.transformed_metadata.schema,
     )
@@ -44,7 +48,9 @@ def training_setup(fn_args, config, tf_transform_output, val_cer: bool) -> tuple
     image_shape = tuple(tf_transform_output.transformed_feature_spec()[IMAGE_KEY].shape)
     batch_size = config.train_args["batch_size"]
     train = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, shuffle=True)
-    evaluation = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, shuffle=False)
+    evaluation = _dataset(
+        fn_args, fn_args.eval_files, tf_transform_output, batch_size, shuffle=False
+    )
     train, callbacks = dataset.training_data(train, config, fn_args.custom_config)
     model = build_model(config, image_shape)
     if val_cer:
@@ -62,19 +68,23 @@ def tuned(config, hyperparameters):
     if not hyperparameters:
         return config
     values = hyperparameters["values"]
-    chosen = {key: value for key, value in values.items() if "." in key and not key.startswith("tuner/")}
+    chosen = {
+        key: value for key, value in values.items() if "." in key and not key.startswith("tuner/")
+    }
     print(f"hyperparameters: {json.dumps(chosen, sort_keys=True)}")
     return config.with_values(chosen)
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    config = tuned(ExperimentConfig.from_json(fn_args.custom_config["experiment"]),
-                   fn_args.hyperparameters)
+    config = tuned(
+        ExperimentConfig.from_json(fn_args.custom_config["experiment"]), fn_args.hyperparameters
+    )
     kind, dataset = MODEL_KINDS[config.model], DATASETS[config.dataset]
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     monitor = config.train_args["keep_best"] or dataset.best_metric
     model, train, evaluation, callbacks = training_setup(
-        fn_args, config, tf_transform_output, val_cer=monitor == "val_cer")
+        fn_args, config, tf_transform_output, val_cer=monitor == "val_cer"
+    )
     callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir))
     if config.train_args["warm_start"]:
         print(warm_start(model, config, config.train_args["warm_start"]))
@@ -108,7 +118,9 @@ def run_fn(fn_args: FnArgs) -> None:
                 "fit_seconds": seconds,
                 "examples_per_second": examples * config.train_args["epochs"] / seconds,
                 "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-                "kept_epoch": keep_best.best_epoch if monitor != LAST else config.train_args["epochs"],
+                "kept_epoch": keep_best.best_epoch
+                if monitor != LAST
+                else config.train_args["epochs"],
                 "kept_by": monitor,
             },
             f,

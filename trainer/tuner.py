@@ -16,10 +16,14 @@ hyperband promotes is trained again from scratch for its epochs, not resumed).
 import json
 import os
 import time
+from typing import TYPE_CHECKING
 
 from tfx.components.tuner import executor as tuner_executor
 from tfx.components.tuner.component import Tuner, TunerFnResult
 from tfx.dsl.components.base import executor_spec
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 TUNER_FN = "trainer.tuner.tuner_fn"
 TRIALS_FILE = "trials.json"
@@ -38,8 +42,9 @@ def search_space(config) -> "keras_tuner.HyperParameters":
             hp.Choice(name, values)
             continue
         whole = type(getattr(config, section)[key]) is int
-        (hp.Int if whole else hp.Float)(name, values["min"], values["max"],
-                                        sampling=values.get("sampling", "linear"))
+        (hp.Int if whole else hp.Float)(
+            name, values["min"], values["max"], sampling=values.get("sampling", "linear")
+        )
     return hp
 
 
@@ -48,14 +53,19 @@ def _oracle(config):
 
     tune, epochs = config.tune, config.train_args["epochs"]
     direction = "max" if "accuracy" in tune["objective"] else "min"
-    common = {"objective": keras_tuner.Objective(tune["objective"], direction),
-              "hyperparameters": search_space(config), "seed": 0}
+    common = {
+        "objective": keras_tuner.Objective(tune["objective"], direction),
+        "hyperparameters": search_space(config),
+        "seed": 0,
+    }
     if tune["algorithm"] == "hyperband":
         oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=epochs, **common)
         oracle.max_trials = tune["max_trials"]  # it takes none, but stops at one; TFX reads it
         return oracle
-    oracle = {"random": keras_tuner.oracles.RandomSearchOracle,
-              "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}[tune["algorithm"]]
+    oracle = {
+        "random": keras_tuner.oracles.RandomSearchOracle,
+        "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+    }[tune["algorithm"]]
     return oracle(max_trials=tune["max_trials"], **common)
 
 
@@ -77,18 +87,29 @@ def tuner_fn(fn_args) -> TunerFnResult:
 
         def run_trial(self, trial, **kwargs):
             values = trial.hyperparameters.values
-            trial_config = config.with_values({k: v for k, v in values.items() if k in tune["space"]})
+            trial_config = config.with_values(
+                {k: v for k, v in values.items() if k in tune["space"]}
+            )
             model, train, evaluation, callbacks = training_setup(
-                fn_args, trial_config, transform_output, val_cer=tune["objective"] == "val_cer")
+                fn_args, trial_config, transform_output, val_cer=tune["objective"] == "val_cer"
+            )
             started = time.perf_counter()
-            history = model.fit(train, validation_data=evaluation, callbacks=callbacks, verbose=2,
-                                epochs=values.get("tuner/epochs", trial_config.train_args["epochs"]))
-            self.records[trial.trial_id] = {"epochs": len(history.epoch),
-                                            "seconds": time.perf_counter() - started}
+            history = model.fit(
+                train,
+                validation_data=evaluation,
+                callbacks=callbacks,
+                verbose=2,
+                epochs=values.get("tuner/epochs", trial_config.train_args["epochs"]),
+            )
+            self.records[trial.trial_id] = {
+                "epochs": len(history.epoch),
+                "seconds": time.perf_counter() - started,
+            }
             return history
 
-    search = Search(_oracle(config), directory=fn_args.working_dir,
-                    project_name="search", overwrite=True)
+    search = Search(
+        _oracle(config), directory=fn_args.working_dir, project_name="search", overwrite=True
+    )
     return TunerFnResult(tuner=search, fit_kwargs={})
 
 
@@ -99,10 +120,17 @@ class TrialsExecutor(tuner_executor.Executor):
         search = tuner_executor.search(input_dict, exec_properties, self._get_tmp_dir())
         tuner_executor.write_best_hyperparameters(search, output_dict)
         trials = [
-            {"trial_id": trial.trial_id, "status": trial.status, "objective": trial.score,
-             "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items()
-                                 if not k.startswith("tuner/")},
-             **search.records.get(trial.trial_id, {"epochs": 0, "seconds": 0.0})}
+            {
+                "trial_id": trial.trial_id,
+                "status": trial.status,
+                "objective": trial.score,
+                "hyperparameters": {
+                    k: v
+                    for k, v in trial.hyperparameters.values.items()
+                    if not k.startswith("tuner/")
+                },
+                **search.records.get(trial.trial_id, {"epochs": 0, "seconds": 0.0}),
+            }
             for trial in search.oracle.trials.values()
         ]
         folder = output_dict["tuner_results"][0].uri
@@ -117,5 +145,10 @@ class TrackedTuner(Tuner):
 
 
 def tuner_component(examples, transform_graph, schema, custom_config: dict) -> TrackedTuner:
-    return TrackedTuner(tuner_fn=TUNER_FN, examples=examples, transform_graph=transform_graph,
-                        schema=schema, custom_config=custom_config).with_id(TUNER_ID)
+    return TrackedTuner(
+        tuner_fn=TUNER_FN,
+        examples=examples,
+        transform_graph=transform_graph,
+        schema=schema,
+        custom_config=custom_config,
+    ).with_id(TUNER_ID)

@@ -26,8 +26,11 @@ _INFO = "__info__"
 
 def save_weights(model, config, export_dir: str) -> None:
     """Writes the model's weights, charset and network beside its SavedModel."""
-    info = {"charset": "".join(DATASETS[config.dataset].charset), "network": config.network,
-            "network_args": config.network_args}
+    info = {
+        "charset": "".join(DATASETS[config.dataset].charset),
+        "network": config.network,
+        "network_args": config.network_args,
+    }
     arrays = {f"w{i:04d}": np.asarray(w) for i, w in enumerate(model.get_weights())}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{_INFO: np.array(json.dumps(info))})
@@ -49,20 +52,26 @@ def warm_start(model, config, source: str) -> str:
     if info["charset"] != charset:
         raise DatasetError(
             f"train_args.warm_start: {source} reads the charset {info['charset']!r} "
-            f"({len(info['charset'])} characters), this run reads {charset!r} ({len(charset)})")
+            f"({len(info['charset'])} characters), this run reads {charset!r} ({len(charset)})"
+        )
     if info["network"] != config.network:
-        raise DatasetError(f"train_args.warm_start: {source} is a {info['network']} network, "
-                           f"this run trains {config.network}")
+        raise DatasetError(
+            f"train_args.warm_start: {source} is a {info['network']} network, "
+            f"this run trains {config.network}"
+        )
     current = model.get_weights()
     if len(weights) != len(current):
-        raise DatasetError(f"train_args.warm_start: {source} has {len(weights)} weight arrays, this "
-                           f"network {len(current)} (network_args {info['network_args']} vs "
-                           f"{config.network_args})")
+        raise DatasetError(
+            f"train_args.warm_start: {source} has {len(weights)} weight arrays, this "
+            f"network {len(current)} (network_args {info['network_args']} vs "
+            f"{config.network_args})"
+        )
     loaded = [w if w.shape == c.shape else c for w, c in zip(weights, current)]
     model.set_weights(loaded)
     kept = sum(w.shape == c.shape for w, c in zip(weights, current))
     return f"warm start from {path}: {kept} of {len(current)} weight arrays loaded" + (
-        "" if kept == len(current) else " (the others differ in shape and start fresh)")
+        "" if kept == len(current) else " (the others differ in shape and start fresh)"
+    )
 
 
 def _weights_file(source: str) -> str:
@@ -70,5 +79,7 @@ def _weights_file(source: str) -> str:
         path = os.path.join(directory, WARM_START_FILE)
         if tf.io.gfile.exists(path):
             return path
-    raise DatasetError(f"train_args.warm_start: no {WARM_START_FILE} in {source} or its newest "
-                       "version (export a model with this version of the project first)")
+    raise DatasetError(
+        f"train_args.warm_start: no {WARM_START_FILE} in {source} or its newest "
+        "version (export a model with this version of the project first)"
+    )

@@ -37,8 +37,10 @@ def open_store(metadata_path: str, readonly: bool = True) -> metadata_store.Meta
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
     config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if readonly
-        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        if readonly
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return metadata_store.MetadataStore(config)
@@ -71,7 +73,7 @@ def record_run(metadata_path: str, run_id: str, properties: dict) -> None:
     store.put_contexts([context])
 
 
-def latest_run(metadata_path: str, run_id: str = None) -> dict:
+def latest_run(metadata_path: str, run_id: str | None = None) -> dict:
     """{component id: NodeRun} for run `run_id`, or the most recent run recorded at `metadata_path`."""
     store = open_store(metadata_path)
     if run_id is not None:

@@ -20,16 +20,22 @@ def read_experiments(path: str) -> tuple:
     with open(path) as f:
         raw = json.load(f)
     if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list):
-        raise ValueError(f'{path}: expected {{"experiment_group": ..., "experiments": [config, ...]}}')
+        raise ValueError(
+            f'{path}: expected {{"experiment_group": ..., "experiments": [config, ...]}}'
+        )
     group = raw.get("experiment_group", "")
-    return group, [{"experiment_group": group, **config} if isinstance(config, dict) else config
-                   for config in raw["experiments"]]
+    return group, [
+        {"experiment_group": group, **config} if isinstance(config, dict) else config
+        for config in raw["experiments"]
+    ]
 
 
 def commands(path: str, options: list) -> list:
     """[argv] of the runs, without the interpreter."""
-    return [["-m", "training.run_experiment", json.dumps(config), *options]
-            for config in read_experiments(path)[1]]
+    return [
+        ["-m", "training.run_experiment", json.dumps(config), *options]
+        for config in read_experiments(path)[1]
+    ]
 
 
 def main(argv=None) -> int:

@@ -37,16 +37,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="official EMNIST files (directory or gzip.zip); default: the embedded sample",
     )
     parser.add_argument("--root", default="artifacts", help="pipeline outputs, metadata, serving")
-    parser.add_argument("--hyperparameters", metavar="RUN",
-                        help="train with the best hyperparameters a tuned run found (no tuning)")
+    parser.add_argument(
+        "--hyperparameters",
+        metavar="RUN",
+        help="train with the best hyperparameters a tuned run found (no tuning)",
+    )
     add_threshold_flags(parser, DATASETS.values())
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX, Beam and Python warnings")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow, TFX, Beam and Python warnings"
+    )
     parser.add_argument(
         "--beam-arg", action="append", help=f"Beam pipeline argument (default {DEFAULT_BEAM_ARGS})"
     )
     parser.add_argument(
-        "--beam-profile", default="local", help="named Beam options (pipeline/beam_profiles.py): "
-        "local, local-mp, dataflow, flink, spark; --beam-arg adds to or overrides them"
+        "--beam-profile",
+        default="local",
+        help="named Beam options (pipeline/beam_profiles.py): "
+        "local, local-mp, dataflow, flink, spark; --beam-arg adds to or overrides them",
     )
     return parser.parse_args(argv)
 
@@ -83,9 +90,17 @@ def run(args: argparse.Namespace) -> dict:
         hyperparameters=hyperparameters,
     )
     run_id = new_run_id()
-    record_run(metadata_path, run_id, {
-        "experiment": config.to_json(), "experiment_group": config.experiment_group,
-        "pipeline": pipeline_name, "started": time.time(), "status": "running"})
+    record_run(
+        metadata_path,
+        run_id,
+        {
+            "experiment": config.to_json(),
+            "experiment_group": config.experiment_group,
+            "pipeline": pipeline_name,
+            "started": time.time(),
+            "status": "running",
+        },
+    )
     outcome = {"status": "failed"}
     try:
         _run_pipeline(BeamDagRunner(), pipeline, run_id)
@@ -107,13 +122,13 @@ def run(args: argparse.Namespace) -> dict:
 def _run_pipeline(runner, pipeline, run_id: str) -> None:
     """`runner.run(pipeline)`, under our run id instead of one the runner makes up (it substitutes
     only parameters still unset)."""
-    from tfx.dsl.compiler import compiler
-    from tfx.dsl.compiler import constants
+    from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
 
     ir = compiler.Compiler().compile(pipeline)
     runtime_parameter_utils.substitute_runtime_parameter(
-        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
     runner.run_with_ir(ir)
 
 
@@ -174,7 +189,9 @@ def summarize(result: dict) -> list:
 def _first_eval_example(result: dict) -> tuple:
     """(image as a uint8 array, its text) of the first eval example, drawn if it is a line."""
     config = result["config"]
-    return DATASETS[config.dataset].eval_example(config, result["examples_dir"], result["resources"])
+    return DATASETS[config.dataset].eval_example(
+        config, result["examples_dir"], result["resources"]
+    )
 
 
 def main(argv=None) -> int:

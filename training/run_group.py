@@ -26,7 +26,9 @@ RUN_LINE = re.compile(r"^Run: (\S+)", re.MULTILINE)
 def run_one(argv: list, log: Path) -> dict:
     """Runs one experiment; {"run": run id or None, "returncode", "error": its last error line}."""
     with open(log, "w") as out:
-        done = subprocess.run([sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT, text=True)
+        done = subprocess.run(
+            [sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT, text=True
+        )
     text = log.read_text()
     run = RUN_LINE.search(text)
     errors = [line for line in text.splitlines() if line.startswith("error:")]
@@ -58,13 +60,23 @@ def summary(results: list, root: str) -> str:
     from training.runs import LIST_HEADERS, best_first, list_rows, load_runs, table
 
     recorded = {run.name: run for run in load_runs(str(Path(root) / "metadata.sqlite"))}
-    finished = [recorded[r["run"]] for r in results if r["returncode"] == 0 and r["run"] in recorded]
+    finished = [
+        recorded[r["run"]] for r in results if r["returncode"] == 0 and r["run"] in recorded
+    ]
     failed = [r for r in results if r["returncode"] != 0 or r["run"] not in recorded]
-    lines = [f"{len(finished)} of {len(results)} runs finished", table(list_rows(best_first(finished)), LIST_HEADERS)]
+    lines = [
+        f"{len(finished)} of {len(results)} runs finished",
+        table(list_rows(best_first(finished)), LIST_HEADERS),
+    ]
     if failed:
-        lines += ["", f"{len(failed)} failed:", table(
-            [[r["index"], json.dumps(r["config"])[:80], r["error"], r["log"]] for r in failed],
-            ["#", "config", "error", "log"])]
+        lines += [
+            "",
+            f"{len(failed)} failed:",
+            table(
+                [[r["index"], json.dumps(r["config"])[:80], r["error"], r["log"]] for r in failed],
+                ["#", "config", "error", "log"],
+            ),
+        ]
     return "\n".join(lines)
 
 

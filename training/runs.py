@@ -45,14 +45,22 @@ class Run:
         trainer = self.nodes.get("Trainer")
         if trainer is None or "custom_config" not in trainer.execution.custom_properties:
             return {}
-        return json.loads(json.loads(custom_property(trainer.execution, "custom_config"))["experiment"])
+        return json.loads(
+            json.loads(custom_property(trainer.execution, "custom_config"))["experiment"]
+        )
 
     @property
     def status(self) -> str:
         if "status" in self.properties:
             return self.properties["status"]
         states = {n.state for n in self.nodes.values()}
-        return "failed" if "FAILED" in states else "complete" if states <= {"COMPLETE", "CACHED"} else "running"
+        return (
+            "failed"
+            if "FAILED" in states
+            else "complete"
+            if states <= {"COMPLETE", "CACHED"}
+            else "running"
+        )
 
     @property
     def seconds(self) -> float:
@@ -86,8 +94,10 @@ class Run:
             return {}
         import tensorflow_model_analysis as tfma
 
-        return {key: {name: list(value.values())[0] for name, value in by_output[""][""].items()}
-                for key, by_output in tfma.load_eval_result(folder).slicing_metrics}
+        return {
+            key: {name: next(iter(value.values())) for name, value in by_output[""][""].items()}
+            for key, by_output in tfma.load_eval_result(folder).slicing_metrics
+        }
 
     @cached_property
     def validation(self) -> list:
@@ -98,8 +108,11 @@ class Run:
         import tensorflow_model_analysis as tfma
 
         result = tfma.load_validation_result(folder)
-        return [_failure_text(failure) for per_slice in result.metric_validations_per_slice
-                for failure in per_slice.failures]
+        return [
+            _failure_text(failure)
+            for per_slice in result.metric_validations_per_slice
+            for failure in per_slice.failures
+        ]
 
     @property
     def blessed(self):
@@ -109,7 +122,9 @@ class Run:
     def pushed_version(self) -> str:
         if not self.artifact_property("Pusher", "pushed_model", "pushed", 0):
             return ""
-        return os.path.basename(self.artifact_property("Pusher", "pushed_model", "pushed_destination"))
+        return os.path.basename(
+            self.artifact_property("Pusher", "pushed_model", "pushed_destination")
+        )
 
     def gating(self) -> tuple:
         """(metric name, its overall value or None, higher is better)."""
@@ -122,7 +137,11 @@ class Run:
     @property
     def hyperparameters(self):
         """The Tuner's best_hyperparameters artifact (for an Importer), or None."""
-        artifacts = self.nodes["Tuner"].outputs.get("best_hyperparameters") if "Tuner" in self.nodes else None
+        artifacts = (
+            self.nodes["Tuner"].outputs.get("best_hyperparameters")
+            if "Tuner" in self.nodes
+            else None
+        )
         return artifacts[0] if artifacts else None
 
     def trials(self) -> list:
@@ -135,7 +154,11 @@ class Run:
 def _failure_text(failure) -> str:
     """'sparse_categorical_accuracy 0.0758 < lower bound 0.5 (short by 0.4242)', or against the
     baseline 'change in cer +0.03 > upper bound 0.01 (over by 0.02)'."""
-    key, value, threshold = failure.metric_key, failure.metric_value.double_value.value, failure.metric_threshold
+    key, value, threshold = (
+        failure.metric_key,
+        failure.metric_value.double_value.value,
+        failure.metric_threshold,
+    )
     if key.is_diff:
         change = threshold.change_threshold
         bound = change.absolute.value if change.HasField("absolute") else change.relative.value
@@ -174,7 +197,8 @@ def find_run(runs: list, text: str) -> Run:
     if text == "latest" and runs:
         return runs[0]
     found = [r for r in runs if str(r.id) == text or r.name == text] or [
-        r for r in runs if r.name.startswith(text)]
+        r for r in runs if r.name.startswith(text)
+    ]
     if len(found) != 1:
         names = ", ".join(r.name for r in found[:5])
         raise LookupError(f"run {text!r}: " + (f"ambiguous ({names})" if found else "no such run"))
@@ -183,6 +207,7 @@ def find_run(runs: list, text: str) -> Run:
 
 def best_first(runs: list) -> list:
     """Gated-metric order within each dataset type; runs without the metric last."""
+
     def key(run):
         name, value, higher = run.gating()
         return (value is None, name, -value if value is not None and higher else value or 0)
@@ -207,48 +232,101 @@ def list_rows(runs: list) -> list:
         name, value, _ = run.gating()
         config = run.config
         blessed = {None: "", 1: "yes", 0: "no"}.get(run.blessed, run.blessed)
-        rows.append([run.id, run.name, run.group, config.get("model", ""), config.get("network", ""),
-                     run.status, f"{name} {_number(value)}" if value is not None else "",
-                     blessed, run.pushed_version, f"{run.seconds:.0f}s"])
+        rows.append(
+            [
+                run.id,
+                run.name,
+                run.group,
+                config.get("model", ""),
+                config.get("network", ""),
+                run.status,
+                f"{name} {_number(value)}" if value is not None else "",
+                blessed,
+                run.pushed_version,
+                f"{run.seconds:.0f}s",
+            ]
+        )
     return rows
 
 
-LIST_HEADERS = ["id", "run", "group", "model", "network", "status", "metric", "blessed", "pushed", "wall"]
+LIST_HEADERS = [
+    "id",
+    "run",
+    "group",
+    "model",
+    "network",
+    "status",
+    "metric",
+    "blessed",
+    "pushed",
+    "wall",
+]
 
 
 def show(run: Run) -> str:
-    lines = [f"run {run.name} (id {run.id}) group {run.group or '-'}: {run.status}, {run.seconds:.1f}s"]
+    lines = [
+        f"run {run.name} (id {run.id}) group {run.group or '-'}: {run.status}, {run.seconds:.1f}s"
+    ]
     if run.properties.get("error"):
         lines.append(f"error: {run.properties['error']}")
     lines.append("config: " + json.dumps(run.config, sort_keys=True))
-    lines += _section("components", table(
-        [[n.node, n.state.lower(), f"{n.seconds:.1f}s"] for n in run.nodes.values()],
-        ["component", "state", "wall"]))
-    data = [[node, key, run.uri(node, key), run.artifact_property(node, key, "span", "")]
-            for node, key in (("ImportExampleGen", "examples"), ("Transform", "transformed_examples"))
-            if run.uri(node, key)]
+    lines += _section(
+        "components",
+        table(
+            [[n.node, n.state.lower(), f"{n.seconds:.1f}s"] for n in run.nodes.values()],
+            ["component", "state", "wall"],
+        ),
+    )
+    data = [
+        [node, key, run.uri(node, key), run.artifact_property(node, key, "span", "")]
+        for node, key in (("ImportExampleGen", "examples"), ("Transform", "transformed_examples"))
+        if run.uri(node, key)
+    ]
     lines += _section("data", table(data, ["component", "artifact", "uri", "span"]))
     if run.hyperparameters is not None:
-        best = json.load(open(os.path.join(run.hyperparameters.uri, "best_hyperparameters.txt")))
+        with open(os.path.join(run.hyperparameters.uri, "best_hyperparameters.txt")) as file:
+            best = json.load(file)
         chosen = {k: v for k, v in best["values"].items() if not k.startswith("tuner/")}
         lines += _section("best hyperparameters", json.dumps(chosen, sort_keys=True))
         trials = run.trials()
-        lines += _section("trials", table(
-            [[t["trial_id"], t["status"], _number(t["objective"]), t["epochs"], f"{t['seconds']:.1f}s",
-              json.dumps(t["hyperparameters"], sort_keys=True)] for t in trials],
-            ["trial", "status", "objective", "epochs", "time", "hyperparameters"]))
+        lines += _section(
+            "trials",
+            table(
+                [
+                    [
+                        t["trial_id"],
+                        t["status"],
+                        _number(t["objective"]),
+                        t["epochs"],
+                        f"{t['seconds']:.1f}s",
+                        json.dumps(t["hyperparameters"], sort_keys=True),
+                    ]
+                    for t in trials
+                ],
+                ["trial", "status", "objective", "epochs", "time", "hyperparameters"],
+            ),
+        )
     history = run.training.get("history", {})
     if history:
         names = sorted(history)
-        epochs = [[i + 1, *(_number(history[n][i]) for n in names)] for i in range(len(history[names[0]]))]
-        lines += _section(f"epochs (kept epoch {run.training.get('kept_epoch')} by "
-                          f"{run.training.get('kept_by')})", table(epochs, ["epoch", *names]))
+        epochs = [
+            [i + 1, *(_number(history[n][i]) for n in names)] for i in range(len(history[names[0]]))
+        ]
+        lines += _section(
+            f"epochs (kept epoch {run.training.get('kept_epoch')} by "
+            f"{run.training.get('kept_by')})",
+            table(epochs, ["epoch", *names]),
+        )
     overall = run.metrics.get((), {})
-    lines += _section("TFMA metrics (overall)", ", ".join(f"{k} {_number(v)}" for k, v in sorted(overall.items())))
+    lines += _section(
+        "TFMA metrics (overall)", ", ".join(f"{k} {_number(v)}" for k, v in sorted(overall.items()))
+    )
     blessed = {1: "BLESSED", 0: "NOT blessed"}.get(run.blessed, "not evaluated")
     lines += _section("validation", "\n".join([blessed, *run.validation]))
     pushed = run.artifact_property("Pusher", "pushed_model", "pushed_destination", "")
-    lines += _section("pushed", f"version {run.pushed_version} at {pushed}" if run.pushed_version else "no")
+    lines += _section(
+        "pushed", f"version {run.pushed_version} at {pushed}" if run.pushed_version else "no"
+    )
     return "\n".join(lines)
 
 
@@ -260,16 +338,33 @@ def compare(a: Run, b: Run) -> str:
     """The two runs side by side: config keys that differ, metrics, gating, components' times."""
     rows = []
     flat_a, flat_b = _flatten(a.config), _flatten(b.config)
-    rows += [[key, flat_a.get(key, ""), flat_b.get(key, "")]
-             for key in sorted(set(flat_a) | set(flat_b)) if flat_a.get(key) != flat_b.get(key)]
+    rows += [
+        [key, flat_a.get(key, ""), flat_b.get(key, "")]
+        for key in sorted(set(flat_a) | set(flat_b))
+        if flat_a.get(key) != flat_b.get(key)
+    ]
     for name in sorted(set(a.metrics.get((), {})) | set(b.metrics.get((), {}))):
-        rows.append([name, _number(a.metrics.get((), {}).get(name)), _number(b.metrics.get((), {}).get(name))])
-    rows += [["kept epoch", a.training.get("kept_epoch", ""), b.training.get("kept_epoch", "")],
-             ["blessed", a.blessed, b.blessed], ["pushed", a.pushed_version, b.pushed_version],
-             ["wall", f"{a.seconds:.1f}s", f"{b.seconds:.1f}s"]]
+        rows.append(
+            [
+                name,
+                _number(a.metrics.get((), {}).get(name)),
+                _number(b.metrics.get((), {}).get(name)),
+            ]
+        )
+    rows += [
+        ["kept epoch", a.training.get("kept_epoch", ""), b.training.get("kept_epoch", "")],
+        ["blessed", a.blessed, b.blessed],
+        ["pushed", a.pushed_version, b.pushed_version],
+        ["wall", f"{a.seconds:.1f}s", f"{b.seconds:.1f}s"],
+    ]
     for node in [n for n in a.nodes if n in b.nodes]:
-        rows.append([f"{node} time", f"{a.nodes[node].seconds:.1f}s ({a.nodes[node].state.lower()})",
-                     f"{b.nodes[node].seconds:.1f}s ({b.nodes[node].state.lower()})"])
+        rows.append(
+            [
+                f"{node} time",
+                f"{a.nodes[node].seconds:.1f}s ({a.nodes[node].state.lower()})",
+                f"{b.nodes[node].seconds:.1f}s ({b.nodes[node].state.lower()})",
+            ]
+        )
     return table(rows, ["", a.name, b.name])
 
 
@@ -279,7 +374,9 @@ def _flatten(config: dict, prefix: str = "") -> dict:
         if isinstance(value, dict) and key != "space":
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
-            flat[prefix + key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            flat[prefix + key] = (
+                json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            )
     return flat
 
 
@@ -295,7 +392,9 @@ def tensorboard_logdir(runs: list, folder: str) -> str:
         if os.path.exists(path):
             return
         with tf.summary.create_file_writer(path).as_default():
-            hparams.hparams({k: v for k, v in values.items() if isinstance(v, (bool, int, float, str))})
+            hparams.hparams(
+                {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str))}
+            )
             for name, value in metrics.items():
                 if value is not None:
                     tf.summary.scalar(name, value, step=1)
@@ -310,11 +409,17 @@ def tensorboard_logdir(runs: list, folder: str) -> str:
             if os.path.isdir(os.path.join(model_run, split)) and not os.path.lexists(link):
                 os.symlink(os.path.join(model_run, split), link)
         values = {"group": run.group, **_flatten(run.training.get("config") or run.config)}
-        record(os.path.join(folder, run.name, "hparams"), values,
-               {f"eval/{name}": value for name, value in run.metrics.get((), {}).items()})
+        record(
+            os.path.join(folder, run.name, "hparams"),
+            values,
+            {f"eval/{name}": value for name, value in run.metrics.get((), {}).items()},
+        )
         for trial in run.trials():
-            record(os.path.join(folder, run.name, f"trial_{trial['trial_id']}"),
-                   {**values, **trial["hyperparameters"]}, {"trial/objective": trial["objective"]})
+            record(
+                os.path.join(folder, run.name, f"trial_{trial['trial_id']}"),
+                {**values, **trial["hyperparameters"]},
+                {"trial/objective": trial["objective"]},
+            )
     return folder
 
 
@@ -338,13 +443,26 @@ def main(argv=None) -> int:
     try:
         if args.command == "list":
             chosen = [r for r in runs if args.group is None or r.group == args.group]
-            print(table(list_rows(best_first(chosen) if args.sort == "best" else chosen), LIST_HEADERS))
+            print(
+                table(
+                    list_rows(best_first(chosen) if args.sort == "best" else chosen), LIST_HEADERS
+                )
+            )
         elif args.command == "tensorboard":
             logdir = tensorboard_logdir(runs, os.path.join(args.root, "tensorboard"))
             print(f"TensorBoard logdir: {logdir}")
             if not args.no_serve:
-                return subprocess.call([sys.executable, "-m", "tensorboard.main", "--logdir", logdir,
-                                        "--port", str(args.port)])
+                return subprocess.call(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tensorboard.main",
+                        "--logdir",
+                        logdir,
+                        "--port",
+                        str(args.port),
+                    ]
+                )
         elif args.command == "show":
             print(show(find_run(runs, args.run)))
         else:

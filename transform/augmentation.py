@@ -28,7 +28,6 @@ import tensorflow as tf
 
 from data.features import IMAGE_KEY
 
-
 MAX_SHEAR = 0.3
 MAX_ZOOM = 0.1
 MAX_ROTATION = math.radians(1.5)
@@ -48,8 +47,12 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, strength: float) -> tf.Ten
     # One uniform in [-1, 1] per image and parameter, scaled by the strength.
     u = strength * tf.random.stateless_uniform([tf.shape(images)[0], 7], param_seed, -1.0, 1.0)
     images = stroke_width(images, tf.clip_by_value(u[:, 0], -1.0, 1.0))
-    images = geometric(images, MAX_SHEAR * u[:, 1], MAX_ROTATION * u[:, 2], 1.0 + MAX_ZOOM * u[:, 3])
-    images = contrast(images, 1.0 - MAX_INK_DIMMING * tf.abs(u[:, 4]), tf.exp(MAX_LOG_GAMMA * u[:, 5]))
+    images = geometric(
+        images, MAX_SHEAR * u[:, 1], MAX_ROTATION * u[:, 2], 1.0 + MAX_ZOOM * u[:, 3]
+    )
+    images = contrast(
+        images, 1.0 - MAX_INK_DIMMING * tf.abs(u[:, 4]), tf.exp(MAX_LOG_GAMMA * u[:, 5])
+    )
     sigma = MAX_NOISE * tf.abs(u[:, 6])[:, None, None, None]
     noise = tf.random.stateless_normal(tf.shape(images), noise_seed) * sigma
     return tf.ensure_shape(tf.clip_by_value(images + noise, 0.0, 1.0), shape)
@@ -63,7 +66,10 @@ def augment_dataset(dataset: tf.data.Dataset, strength: float, seed: int = 0) ->
 
     def augment(batch, batch_seed):
         features, labels = batch
-        return {**features, IMAGE_KEY: augment_batch(features[IMAGE_KEY], batch_seed, strength)}, labels
+        return {
+            **features,
+            IMAGE_KEY: augment_batch(features[IMAGE_KEY], batch_seed, strength),
+        }, labels
 
     return tf.data.Dataset.zip(dataset, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -77,7 +83,9 @@ def stroke_width(images: tf.Tensor, amounts: tf.Tensor) -> tf.Tensor:
     return images + tf.abs(amounts) * (tf.where(amounts > 0, dilated, eroded) - images)
 
 
-def geometric(images: tf.Tensor, shears: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor) -> tf.Tensor:
+def geometric(
+    images: tf.Tensor, shears: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor
+) -> tf.Tensor:
     """Each image sheared, rotated (radians) and scaled about the centre of its ink box (per-image
     [B] parameters), then shifted so the box's left edge stays where it was; background fills."""
     shape = tf.shape(images)
@@ -95,12 +103,27 @@ def geometric(images: tf.Tensor, shears: tf.Tensor, angles: tf.Tensor, scales: t
     m00, m01 = (cos + shears * sin) / scales, (sin - shears * cos) / scales
     m10, m11 = -sin / scales, cos / scales
     x0 = cx + shift  # the centre's output position
-    transforms = tf.stack([m00, m01, cx - m00 * x0 - m01 * cy,
-                           m10, m11, cy - m10 * x0 - m11 * cy,
-                           tf.zeros_like(m00), tf.zeros_like(m00)], axis=1)
+    transforms = tf.stack(
+        [
+            m00,
+            m01,
+            cx - m00 * x0 - m01 * cy,
+            m10,
+            m11,
+            cy - m10 * x0 - m11 * cy,
+            tf.zeros_like(m00),
+            tf.zeros_like(m00),
+        ],
+        axis=1,
+    )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
 
 
 def contrast(images: tf.Tensor, intensities: tf.Tensor, gammas: tf.Tensor) -> tf.Tensor:

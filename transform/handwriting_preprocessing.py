@@ -33,10 +33,13 @@ def text_to_labels(texts: tf.Tensor, max_length: int) -> tuple:
     lengths = classes.row_lengths()
     checks = [
         tf.debugging.assert_non_negative(
-            classes.flat_values, message="line text has characters outside LINE_CHARACTERS"),
+            classes.flat_values, message="line text has characters outside LINE_CHARACTERS"
+        ),
         tf.debugging.assert_less_equal(
-            lengths, tf.constant(max_length, tf.int64),
-            message=f"line text longer than max_length={max_length}"),
+            lengths,
+            tf.constant(max_length, tf.int64),
+            message=f"line text longer than max_length={max_length}",
+        ),
     ]
     with tf.control_dependencies(checks):
         labels = classes.to_tensor(default_value=PAD_INDEX, shape=[None, max_length])
@@ -47,7 +50,10 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     """tf.Transform entry point: normalized image, labels, length and source (for slicing)."""
     flat = {key: tf.reshape(value, [-1]) for key, value in inputs.items()}
     images = decode_images(
-        flat[IMAGE_KEY], custom_config["height"], custom_config["max_width"], left_align=True,
+        flat[IMAGE_KEY],
+        custom_config["height"],
+        custom_config["max_width"],
+        left_align=True,
         stretch_contrast=True,
     )
     labels, lengths = text_to_labels(flat[TEXT_KEY], custom_config["max_length"])

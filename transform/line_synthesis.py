@@ -32,25 +32,46 @@ class GlyphBank:
     keeps a deterministic random subset of at most that many glyphs per class.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, max_per_class: int | None = None,
-                 seed: int = 0):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        max_per_class: int | None = None,
+        seed: int = 0,
+    ):
         images, labels = np.asarray(images), np.asarray(labels)
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) != len(labels):
-            raise ValueError(f"need uint8 images [N,{IMAGE_SIZE},{IMAGE_SIZE}] and N labels, got "
-                             f"{images.dtype} {images.shape} and {len(labels)} labels")
+        if (
+            images.dtype != np.uint8
+            or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE)
+            or len(images) != len(labels)
+        ):
+            raise ValueError(
+                f"need uint8 images [N,{IMAGE_SIZE},{IMAGE_SIZE}] and N labels, got "
+                f"{images.dtype} {images.shape} and {len(labels)} labels"
+            )
         if max_per_class is not None and max_per_class < 1:
             raise ValueError(f"max_per_class must be at least 1, got {max_per_class}")
         if len(labels) and not 0 <= labels.min() <= labels.max() < len(BYCLASS_CHARACTERS):
-            raise ValueError(f"labels must be ByClass indices 0..{len(BYCLASS_CHARACTERS) - 1}, "
-                             f"got range {labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"labels must be ByClass indices 0..{len(BYCLASS_CHARACTERS) - 1}, "
+                f"got range {labels.min()}..{labels.max()}"
+            )
         counts = np.bincount(labels, minlength=len(BYCLASS_CHARACTERS))
         missing = [BYCLASS_CHARACTERS[c] for c in np.flatnonzero(counts == 0)]
         if missing:
-            raise DatasetError(f"glyph bank has no image of {len(missing)} characters: "
-                               f"{''.join(missing)!r}; every ByClass character needs one")
+            raise DatasetError(
+                f"glyph bank has no image of {len(missing)} characters: "
+                f"{''.join(missing)!r}; every ByClass character needs one"
+            )
         rng = np.random.default_rng(seed)
-        keep = [np.sort(rng.choice(np.flatnonzero(labels == c), size=min(n, max_per_class or n), replace=False))
-                for c, n in enumerate(counts)]
+        keep = [
+            np.sort(
+                rng.choice(
+                    np.flatnonzero(labels == c), size=min(n, max_per_class or n), replace=False
+                )
+            )
+            for c, n in enumerate(counts)
+        ]
         order = np.concatenate(keep)  # grouped by class, original order within a class
         self.images = images[order]
         self.labels = labels[order].astype(np.int64)
@@ -71,17 +92,22 @@ def save_glyph_bank(path: str, bank: GlyphBank) -> None:
 def load_glyph_bank(path: str) -> GlyphBank:
     """Read a bank written by save_glyph_bank (local or tf.io.gfile path)."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            with np.load(io.BytesIO(f.read())) as npz:
-                return GlyphBank(npz["images"], npz["labels"])
+        with tf.io.gfile.GFile(path, "rb") as f, np.load(io.BytesIO(f.read())) as npz:
+            return GlyphBank(npz["images"], npz["labels"])
     except tf.errors.NotFoundError as e:
         raise DatasetError(f"glyph bank {path} does not exist") from e
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as e:
         raise DatasetError(f"{path} is not a glyph bank .npz with images and labels: {e}") from e
 
 
-def synthesize_lines(texts: tf.Tensor, seeds: tf.Tensor, bank: GlyphBank, max_length: int,
-                     min_overlap: float = 0.0, max_overlap: float = 0.33) -> tuple[tf.Tensor, tf.Tensor]:
+def synthesize_lines(
+    texts: tf.Tensor,
+    seeds: tf.Tensor,
+    bank: GlyphBank,
+    max_length: int,
+    min_overlap: float = 0.0,
+    max_overlap: float = 0.33,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Draw a batch of lines: (images float32 [B, 28, max_length*28] in [0, 1], labels int64 [B, max_length]).
 
     texts: tf.string [B], only characters of data.vocabulary.GLYPH_CHARACTERS (see
@@ -96,19 +122,28 @@ def synthesize_lines(texts: tf.Tensor, seeds: tf.Tensor, bank: GlyphBank, max_le
     if not 0 <= min_overlap < 1:
         raise ValueError(f"min_overlap must be in [0, 1), got {min_overlap}")
     if not min_overlap <= max_overlap < 1:
-        raise ValueError(f"max_overlap must be in [min_overlap={min_overlap}, 1), got {max_overlap}")
+        raise ValueError(
+            f"max_overlap must be in [min_overlap={min_overlap}, 1), got {max_overlap}"
+        )
     texts, seeds = tf.reshape(texts, [-1]), tf.reshape(tf.cast(seeds, tf.int64), [-1])
     codes = tf.strings.unicode_decode(texts, "UTF-8")
     flat_codes = codes.flat_values
     classes = codes.with_flat_values(
-        tf.where(flat_codes < _ASCII, tf.gather(_CLASS_OF_CODE, tf.minimum(flat_codes, _ASCII - 1)), -1))
+        tf.where(
+            flat_codes < _ASCII, tf.gather(_CLASS_OF_CODE, tf.minimum(flat_codes, _ASCII - 1)), -1
+        )
+    )
     checks = [
         tf.debugging.assert_equal(tf.size(texts), tf.size(seeds), message="need one seed per text"),
         tf.debugging.assert_non_negative(
-            classes.flat_values, message="line text has characters outside data.vocabulary.GLYPH_CHARACTERS"),
+            classes.flat_values,
+            message="line text has characters outside data.vocabulary.GLYPH_CHARACTERS",
+        ),
         tf.debugging.assert_less_equal(
-            classes.row_lengths(), tf.constant(max_length, tf.int64),
-            message=f"line text longer than max_length={max_length} characters"),
+            classes.row_lengths(),
+            tf.constant(max_length, tf.int64),
+            message=f"line text longer than max_length={max_length} characters",
+        ),
     ]
     with tf.control_dependencies(checks):
         labels = classes.to_tensor(default_value=PAD_INDEX, shape=[None, max_length])
@@ -124,8 +159,12 @@ def _line_uniforms(seeds: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
     A tf.function because tf.map_fn run eagerly loops in Python (~40x slower for 256 lines).
     """
     return tf.map_fn(
-        lambda seed: tf.random.stateless_uniform([size], tf.stack([seed, tf.constant(0, tf.int64)])),
-        seeds, fn_output_signature=tf.TensorSpec([None], tf.float32))
+        lambda seed: tf.random.stateless_uniform(
+            [size], tf.stack([seed, tf.constant(0, tf.int64)])
+        ),
+        seeds,
+        fn_output_signature=tf.TensorSpec([None], tf.float32),
+    )
 
 
 def _draw(labels: tf.Tensor, picks: tf.Tensor, overlaps: tf.Tensor, bank: GlyphBank) -> tf.Tensor:
@@ -138,12 +177,17 @@ def _draw(labels: tf.Tensor, picks: tf.Tensor, overlaps: tf.Tensor, bank: GlyphB
     classes = tf.where(labels == PAD_INDEX, tf.constant(SPACE_INDEX, tf.int64), labels)
     count = tf.gather(counts, classes)
     chosen = tf.gather(firsts, classes) + tf.minimum(
-        tf.cast(picks * tf.cast(count, tf.float32), tf.int64), count - 1)
-    columns = tf.transpose(tf.gather(glyphs, chosen), [0, 1, 3, 2])  # [B, L, x, y]: one row per column
+        tf.cast(picks * tf.cast(count, tf.float32), tf.int64), count - 1
+    )
+    columns = tf.transpose(
+        tf.gather(glyphs, chosen), [0, 1, 3, 2]
+    )  # [B, L, x, y]: one row per column
 
     batch, length = tf.shape(labels, out_type=tf.int64)[0], labels.shape[1]
     steps = tf.round(tf.range(length, dtype=tf.float32)[None, :] * size * (1.0 - overlaps[:, None]))
-    x = tf.cast(steps, tf.int64)[:, :, None] + tf.range(size, dtype=tf.int64)  # [B, L, 28] target columns
+    x = tf.cast(steps, tf.int64)[:, :, None] + tf.range(
+        size, dtype=tf.int64
+    )  # [B, L, 28] target columns
     b = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(x, out_type=tf.int64))
     canvas = tf.zeros(tf.stack([batch, length * size, size]), tf.uint8)
     canvas = tf.tensor_scatter_nd_max(canvas, tf.stack([b, x], axis=-1), columns)

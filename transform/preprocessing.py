@@ -39,7 +39,9 @@ def decode_images(
         alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
         color = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
         gray = tf.cond(
-            tf.equal(tf.shape(color)[-1], 3), lambda: tf.image.rgb_to_grayscale(color), lambda: color
+            tf.equal(tf.shape(color)[-1], 3),
+            lambda: tf.image.rgb_to_grayscale(color),
+            lambda: color,
         )
         gray = alpha * gray + (1.0 - alpha)
         gray = tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
@@ -112,18 +114,26 @@ def _jpeg_size(padded: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
         segment = _bytes(padded, position, 9)
         marker = segment[1]
         is_frame = tf.reduce_any(tf.equal(marker, frames))
-        standalone = tf.logical_or(tf.equal(marker, 0x01),
-                                   tf.logical_and(marker >= 0xD0, marker <= 0xD9))
+        standalone = tf.logical_or(
+            tf.equal(marker, 0x01), tf.logical_and(marker >= 0xD0, marker <= 0xD9)
+        )
         stop = tf.logical_or(tf.not_equal(segment[0], 0xFF), tf.equal(marker, 0xDA))
-        advance = tf.where(tf.equal(marker, 0xFF), tf.constant(1, tf.int64), tf.where(
-            standalone, tf.constant(2, tf.int64), 2 + _uint(segment, 2, 2, big_endian=True)))
+        advance = tf.where(
+            tf.equal(marker, 0xFF),
+            tf.constant(1, tf.int64),
+            tf.where(
+                standalone, tf.constant(2, tf.int64), 2 + _uint(segment, 2, 2, big_endian=True)
+            ),
+        )
         found = tf.stack([_uint(segment, 5, 2, True), _uint(segment, 7, 2, True)])
         position = tf.where(tf.logical_or(stop, is_frame), length, position + advance)
         return position, tf.where(is_frame, found, size)
 
     _, size = tf.while_loop(
         lambda position, size: tf.logical_and(position + 4 <= length, size[0] < 0),
-        step, (tf.constant(2, tf.int64), tf.constant([-1, -1], tf.int64)))
+        step,
+        (tf.constant(2, tf.int64), tf.constant([-1, -1], tf.int64)),
+    )
     return size
 
 
@@ -150,18 +160,24 @@ def image_header_sizes(image_bytes: tf.Tensor) -> tf.Tensor:
         gif = tf.stack([_uint(head, 8, 2, False), _uint(head, 6, 2, False)])
         bmp = tf.stack([signed32(22), signed32(18)])
         return tf.case(
-            [(starts(b"\xff\xd8\xff"), lambda: _jpeg_size(padded, length)),
-             (starts(b"\x89PNG\r\n\x1a\n"), lambda: png),
-             (starts(b"GIF8"), lambda: gif),
-             (starts(b"BM"), lambda: bmp)],
-            default=lambda: tf.zeros([2], tf.int64), exclusive=False)
+            [
+                (starts(b"\xff\xd8\xff"), lambda: _jpeg_size(padded, length)),
+                (starts(b"\x89PNG\r\n\x1a\n"), lambda: png),
+                (starts(b"GIF8"), lambda: gif),
+                (starts(b"BM"), lambda: bmp),
+            ],
+            default=lambda: tf.zeros([2], tf.int64),
+            exclusive=False,
+        )
 
-    return tf.map_fn(size_of, tf.reshape(image_bytes, [-1]),
-                     fn_output_signature=tf.TensorSpec([2], tf.int64))
+    return tf.map_fn(
+        size_of, tf.reshape(image_bytes, [-1]), fn_output_signature=tf.TensorSpec([2], tf.int64)
+    )
 
 
-def check_image_headers(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS,
-                        max_batch: int = DEFAULT_MAX_BATCH) -> tf.Tensor:
+def check_image_headers(
+    image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH
+) -> tf.Tensor:
     """`image_bytes` (flattened), once a batch of at most `max_batch` images, each of at most
     `max_pixels` pixels by its header, is checked; otherwise the call fails with
     INVALID_ARGUMENT naming the limit (and the first image over it by its index) before any
@@ -170,9 +186,15 @@ def check_image_headers(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PI
     trusted and decode_images itself is unchanged."""
     image_bytes = tf.reshape(image_bytes, [-1])
     count = tf.size(image_bytes, out_type=tf.int64)
-    batch_ok = tf.debugging.Assert(count <= max_batch, [tf.strings.format(
-        "a request of {} images is more than the limit of {} images per request (max_batch)",
-        (count, max_batch))])
+    batch_ok = tf.debugging.Assert(
+        count <= max_batch,
+        [
+            tf.strings.format(
+                "a request of {} images is more than the limit of {} images per request (max_batch)",
+                (count, max_batch),
+            )
+        ],
+    )
     with tf.control_dependencies([batch_ok]):
         sizes = image_header_sizes(image_bytes)
     pixels = sizes[:, 0] * sizes[:, 1]
@@ -181,10 +203,15 @@ def check_image_headers(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PI
     height, width = tf.unstack(tf.gather(tf.concat([sizes, tf.zeros([1, 2], tf.int64)], 0), index))
     message = tf.strings.format(
         "image_bytes[{}] is {}x{} pixels (width x height), more than the limit of {} pixels per "
-        "image (max_pixels)", (index, width, height, max_pixels))
-    unknown = tf.strings.format("image_bytes[{}]: JPEG without a readable frame size (SOFn "
-                                "marker) before its image data", (index,))
-    pixels_ok = tf.debugging.Assert(tf.equal(tf.size(bad), 0),
-                                    [tf.where(height < 0, unknown, message)])
+        "image (max_pixels)",
+        (index, width, height, max_pixels),
+    )
+    unknown = tf.strings.format(
+        "image_bytes[{}]: JPEG without a readable frame size (SOFn marker) before its image data",
+        (index,),
+    )
+    pixels_ok = tf.debugging.Assert(
+        tf.equal(tf.size(bad), 0), [tf.where(height < 0, unknown, message)]
+    )
     with tf.control_dependencies([pixels_ok]):
         return tf.identity(image_bytes)

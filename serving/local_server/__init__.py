@@ -58,5 +58,15 @@ from serving.local_server.manager import ModelManager
 from serving.local_server.models import ModelSource, Servable, sources_from_config
 from serving.local_server.server import LocalModelServer
 
-__all__ = ["Batcher", "BatchingOptions", "LocalModelServer", "ModelManager", "ModelSource",
-           "Servable", "ServingError", "build_server", "main", "sources_from_config"]
+__all__ = [
+    "Batcher",
+    "BatchingOptions",
+    "LocalModelServer",
+    "ModelManager",
+    "ModelSource",
+    "Servable",
+    "ServingError",
+    "build_server",
+    "main",
+    "sources_from_config",
+]

@@ -32,26 +32,38 @@ class BatchingOptions:
     num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
 
     # Fields of BatchingParameters that are accepted but have no effect here.
-    IGNORED = ("allowed_batch_sizes", "pad_variable_length_inputs", "enable_large_batch_splitting",
-               "max_execution_batch_size")
+    IGNORED = (
+        "allowed_batch_sizes",
+        "pad_variable_length_inputs",
+        "enable_large_batch_splitting",
+        "max_execution_batch_size",
+    )
 
     def __post_init__(self):
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
             if getattr(self, name) < 1:
-                raise ValueError(f"batching parameter {name} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"batching parameter {name} must be at least 1, got {getattr(self, name)}"
+                )
         if self.batch_timeout_micros < 0:
-            raise ValueError(f"batching parameter batch_timeout_micros must not be negative, got "
-                             f"{self.batch_timeout_micros}")
+            raise ValueError(
+                f"batching parameter batch_timeout_micros must not be negative, got "
+                f"{self.batch_timeout_micros}"
+            )
 
     @classmethod
     def from_parameters(cls, parameters, source: str = "BatchingParameters") -> "BatchingOptions":
         """From a TF Serving BatchingParameters message; unset fields keep TF Serving's defaults."""
-        values = {field.name: getattr(parameters, field.name).value
-                  for field in dataclasses.fields(cls) if parameters.HasField(field.name)}
+        values = {
+            field.name: getattr(parameters, field.name).value
+            for field in dataclasses.fields(cls)
+            if parameters.HasField(field.name)
+        }
         ignored = [field.name for field, _ in parameters.ListFields() if field.name in cls.IGNORED]
         if ignored:
-            logger.warning("%s: %s not implemented by the local server; ignored", source,
-                           ", ".join(ignored))
+            logger.warning(
+                "%s: %s not implemented by the local server; ignored", source, ", ".join(ignored)
+            )
         return cls(**values)
 
     @classmethod
@@ -61,9 +73,11 @@ class BatchingOptions:
 
 def queue_full(batches: int, limit: int) -> ServingError:
     """TF Serving's answer when a batching queue is full: UNAVAILABLE (HTTP 503)."""
-    return ServingError(grpc.StatusCode.UNAVAILABLE,
-                        "The batch scheduling queue to which this task was submitted is full; "
-                        f"currently {batches} batches enqueued and max_enqueued_batches is {limit}")
+    return ServingError(
+        grpc.StatusCode.UNAVAILABLE,
+        "The batch scheduling queue to which this task was submitted is full; "
+        f"currently {batches} batches enqueued and max_enqueued_batches is {limit}",
+    )
 
 
 def _batch_size(arrays: dict) -> int | None:
@@ -152,8 +166,12 @@ class Batcher:
         """Fails the requests still queued (UNAVAILABLE) and ends the batch threads."""
         with self._cond:
             self._stopped = True
-            waiting = [task for queue in self._queues.values() for batch in queue.batches
-                       for task in batch.tasks]
+            waiting = [
+                task
+                for queue in self._queues.values()
+                for batch in queue.batches
+                for task in batch.tasks
+            ]
             self._queues.clear()
             self._cond.notify_all()
         for task in waiting:
@@ -165,16 +183,18 @@ class Batcher:
     def pending(self) -> int:
         """Requests waiting in a batch that no batch thread has taken yet."""
         with self._cond:
-            return sum(len(batch.tasks) for queue in self._queues.values()
-                       for batch in queue.batches)
+            return sum(
+                len(batch.tasks) for queue in self._queues.values() for batch in queue.batches
+            )
 
     def run(self, servable, signature_name: str, arrays: dict, wanted: tuple = ()) -> dict:
         """The request's outputs, computed in a batch with whatever requests join it."""
         size = _batch_size(arrays)
         if size is None or size > self.options.max_batch_size:
             return self._execute(servable, signature_name, arrays, wanted)
-        layout = tuple((alias, array.dtype.str, array.shape[1:])
-                       for alias, array in sorted(arrays.items()))
+        layout = tuple(
+            (alias, array.dtype.str, array.shape[1:]) for alias, array in sorted(arrays.items())
+        )
         key = (servable, signature_name, tuple(wanted), layout)
         task = _Task(arrays, size)
         with self._cond:
@@ -214,8 +234,11 @@ class Batcher:
         best, wait = None, None
         for key, queue in self._queues.items():
             batch = queue.batches[0]
-            if (len(queue.batches) > 1 or batch.size >= self.options.max_batch_size
-                    or now >= batch.opened + timeout):
+            if (
+                len(queue.batches) > 1
+                or batch.size >= self.options.max_batch_size
+                or now >= batch.opened + timeout
+            ):
                 if best is None or batch.opened < best[2].opened:
                     best = (key, queue, batch)
             else:
@@ -236,14 +259,16 @@ class Batcher:
                 try:
                     self._run_merged(queue, batch)
                     return
-                except Exception as e:  # noqa: BLE001 - answered below, one request at a time
-                    logger.debug("a batch of %d requests failed (%s); running them one by one",
-                                 len(tasks), e)
+                except Exception as e:
+                    logger.debug(
+                        "a batch of %d requests failed (%s); running them one by one", len(tasks), e
+                    )
             for task in tasks:
                 try:
-                    task.outputs = self._execute(queue.servable, queue.signature_name, task.arrays,
-                                                 queue.wanted)
-                except Exception as e:  # noqa: BLE001 - raised again in the request's thread
+                    task.outputs = self._execute(
+                        queue.servable, queue.signature_name, task.arrays, queue.wanted
+                    )
+                except Exception as e:
                     task.error = e
         finally:
             for task in tasks:
@@ -251,15 +276,21 @@ class Batcher:
 
     def _run_merged(self, queue: _BatchQueue, batch: _Batch) -> None:
         tasks = batch.tasks
-        arrays = {alias: np.concatenate([task.arrays[alias] for task in tasks])
-                  for alias in tasks[0].arrays}
+        arrays = {
+            alias: np.concatenate([task.arrays[alias] for task in tasks])
+            for alias in tasks[0].arrays
+        }
         outputs = self._execute(queue.servable, queue.signature_name, arrays, queue.wanted)
         for alias, array in outputs.items():
             if array.ndim == 0 or array.shape[0] != batch.size:
-                raise ServingError(grpc.StatusCode.INTERNAL, f"batched output {alias} has shape "
-                                   f"{list(array.shape)}, not a batch of {batch.size}")
+                raise ServingError(
+                    grpc.StatusCode.INTERNAL,
+                    f"batched output {alias} has shape "
+                    f"{list(array.shape)}, not a batch of {batch.size}",
+                )
         offset = 0
         for task in tasks:
-            task.outputs = {alias: array[offset:offset + task.size]
-                            for alias, array in outputs.items()}
+            task.outputs = {
+                alias: array[offset : offset + task.size] for alias, array in outputs.items()
+            }
             offset += task.size

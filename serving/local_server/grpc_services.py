@@ -3,7 +3,6 @@ GetModelMetadata) and ModelService (GetModelStatus), with TF Serving's status co
 
 import logging
 
-import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
     model_service_pb2_grpc,
@@ -24,7 +23,7 @@ def _grpc_call(context, metrics, model: str, function):
         metrics.count(model, e.code.name)
         message = e.message
         code = e.code
-    except Exception as e:  # a bug must cost one request, not the server
+    except Exception:  # a bug must cost one request, not the server
         logger.exception("gRPC request failed")
         metrics.count(model, INTERNAL_ERROR.code.name)
         code, message = INTERNAL_ERROR.code, INTERNAL_ERROR.message
@@ -36,19 +35,23 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.owner = owner
 
     def Predict(self, request, context):
-        return _grpc_call(context, self.owner.metrics, request.model_spec.name,
-                          lambda: self._predict(request))
+        return _grpc_call(
+            context, self.owner.metrics, request.model_spec.name, lambda: self._predict(request)
+        )
 
     def _predict(self, request):
         servable = self.owner.manager.resolve_spec(request.model_spec)
-        signature_name, signature_def = servable.signature(request.model_spec.signature_name,
-                                                           grpc_api=True)
+        signature_name, signature_def = servable.signature(
+            request.model_spec.signature_name, grpc_api=True
+        )
         inputs = {}
         for alias, proto in request.inputs.items():
             info = signature_def.inputs.get(alias)
             if info is not None and proto.dtype != info.dtype:
-                raise invalid(f"input {alias}: expects {tf.dtypes.as_dtype(info.dtype).name} but "
-                              f"{tf.dtypes.as_dtype(proto.dtype).name} is provided")
+                raise invalid(
+                    f"input {alias}: expects {tf.dtypes.as_dtype(info.dtype).name} but "
+                    f"{tf.dtypes.as_dtype(proto.dtype).name} is provided"
+                )
             try:
                 inputs[alias] = tf.make_ndarray(proto)
             except (TypeError, ValueError) as e:
@@ -56,10 +59,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if inputs[alias].dtype == object:
                 largest = max((len(v) for v in inputs[alias].flat), default=0)
                 if largest > self.owner.max_image_bytes:
-                    raise too_large(f"a binary value of {largest} bytes exceeds the limit of "
-                                    f"{self.owner.max_image_bytes} bytes (--max_image_bytes)")
-        outputs = self.owner.predict(servable, signature_name, inputs,
-                                     tuple(request.output_filter))
+                    raise too_large(
+                        f"a binary value of {largest} bytes exceeds the limit of "
+                        f"{self.owner.max_image_bytes} bytes (--max_image_bytes)"
+                    )
+        outputs = self.owner.predict(servable, signature_name, inputs, tuple(request.output_filter))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -70,8 +74,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):
-        return _grpc_call(context, self.owner.metrics, request.model_spec.name,
-                          lambda: self._metadata(request))
+        return _grpc_call(
+            context, self.owner.metrics, request.model_spec.name, lambda: self._metadata(request)
+        )
 
     def _metadata(self, request):
         if not request.metadata_field:
@@ -97,4 +102,3 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             return self.owner.manager.status(spec.name, version)
 
         return _grpc_call(context, self.owner.metrics, request.model_spec.name, status)
-

@@ -48,8 +48,9 @@ class ModelManager:
     half-loaded version, and a request that got an old version finishes on it.
     """
 
-    def __init__(self, sources=(), models_dir=None, num_versions: int = 1,
-                 poll_seconds: float = 1.0):
+    def __init__(
+        self, sources=(), models_dir=None, num_versions: int = 1, poll_seconds: float = 1.0
+    ):
         if not sources and models_dir is None:
             raise ValueError("give model sources or a models directory")
         self._sources = {s.name: s for s in sources}
@@ -72,18 +73,25 @@ class ModelManager:
         self.poll(initial=True)
         for source in self.sources():
             if not self._states.get(source.name):
-                logger.warning("model %s: no versions under %s yet; it is served once one is "
-                               "pushed there", source.name, source.base_path)
+                logger.warning(
+                    "model %s: no versions under %s yet; it is served once one is pushed there",
+                    source.name,
+                    source.base_path,
+                )
             for label, version in source.labels:
                 if self.state(source.name, version) != "AVAILABLE":
                     logger.warning(
                         "model %s: label %r points at version %d, which is not available; "
                         "requests by this label fail until it is (TF Serving refuses this "
                         "without --allow_version_labels_for_unavailable_models)",
-                        source.name, label, version)
+                        source.name,
+                        label,
+                        version,
+                    )
         if self.poll_seconds > 0:
-            self._thread = threading.Thread(target=self._poll_forever, name="model-poller",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._poll_forever, name="model-poller", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -106,15 +114,20 @@ class ModelManager:
         if self._models_dir is not None and self._models_dir.is_dir():
             for path in sorted(self._models_dir.iterdir()):
                 if path.is_dir() and not path.name.startswith(".") and path.name not in sources:
-                    sources[path.name] = ModelSource(path.name, path, ("latest", self._num_versions))
+                    sources[path.name] = ModelSource(
+                        path.name, path, ("latest", self._num_versions)
+                    )
         return list(sources.values())
 
     def poll(self, initial: bool = False) -> None:
         sources = self.sources()
         names = {source.name for source in sources}
         # A model directory removed from --models_dir: unload its versions.
-        sources += [ModelSource(name, self._models_dir / name) for name in list(self._serving)
-                    if name not in names and self._models_dir is not None]
+        sources += [
+            ModelSource(name, self._models_dir / name)
+            for name in list(self._serving)
+            if name not in names and self._models_dir is not None
+        ]
         for source in sources:
             if self._stop.is_set():
                 return
@@ -155,12 +168,16 @@ class ModelManager:
         try:
             servable = Servable(name, version, path)
             warmed_up = servable.warm_up()  # before it becomes AVAILABLE, as in TF Serving
-        except Exception as e:  # noqa: BLE001 - a broken SavedModel must not stop the server
+        except Exception as e:
             self._failed[(name, version)] = fingerprint
             code = CODE_BY_NUMBER.get(getattr(e, "error_code", None), grpc.StatusCode.UNKNOWN)
             message = f"Failed to load version {version} of model {name} from {path}: " + (
-                e.message if isinstance(e, ServingError) else
-                tf_error(e).message if isinstance(e, tf.errors.OpError) else str(e))
+                e.message
+                if isinstance(e, ServingError)
+                else tf_error(e).message
+                if isinstance(e, tf.errors.OpError)
+                else str(e)
+            )
             with self._lock:
                 self._set_state(name, version, VersionStatus("END", code.name, message))
             logger.error("model %s: %s", name, message)
@@ -172,8 +189,13 @@ class ModelManager:
             serving[version] = servable
             self._serving[name] = serving
             self._set_state(name, version, VersionStatus("AVAILABLE"))
-        logger.info("model %s: version %d available (%.1f s, %d warm-up requests)", name,
-                    version, time.monotonic() - started, warmed_up)
+        logger.info(
+            "model %s: version %d available (%.1f s, %d warm-up requests)",
+            name,
+            version,
+            time.monotonic() - started,
+            warmed_up,
+        )
 
     def _set_state(self, name: str, version: int, status: VersionStatus) -> None:
         states = dict(self._states.get(name, {}))
@@ -193,8 +215,7 @@ class ModelManager:
     def available(self) -> dict:
         return {name: sorted(serving) for name, serving in self._serving.items()}
 
-    def resolve(self, name: str, version: int | None = None,
-                label: str | None = None) -> Servable:
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request names: a version, a label, or (neither) the newest loaded."""
         if label is not None:
             source = next((s for s in self.sources() if s.name == name), None)
@@ -219,7 +240,9 @@ class ModelManager:
             return self.resolve(model_spec.name, label=model_spec.version_label)
         return self.resolve(model_spec.name)
 
-    def status(self, name: str, version: int | None = None) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(
+        self, name: str, version: int | None = None
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         """TF Serving's GetModelStatusResponse: one version, or all versions newest first."""
         states = self._states.get(name, {})
         if version is not None:
@@ -260,4 +283,3 @@ def _fingerprint(path: Path) -> tuple:
             continue
         entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
     return tuple(entries)
-

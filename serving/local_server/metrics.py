@@ -61,18 +61,22 @@ class Metrics:
     def render(self, manager) -> str:
         lines = ["# TYPE :tensorflow:serving:request_count counter"]
         for (model, status), count in sorted(self.request_counts().items()):
-            lines.append(f":tensorflow:serving:request_count"
-                         f"{_labels(model_name=model, status=status)} {count}")
+            lines.append(
+                f":tensorflow:serving:request_count"
+                f"{_labels(model_name=model, status=status)} {count}"
+            )
         lines.append("# TYPE :tensorflow:serving:model_versions_available gauge")
         for model, versions in sorted(manager.available().items()):
-            lines.append(f":tensorflow:serving:model_versions_available"
-                         f"{_labels(model_name=model)} {len(versions)}")
+            lines.append(
+                f":tensorflow:serving:model_versions_available"
+                f"{_labels(model_name=model)} {len(versions)}"
+            )
         calls = sorted(self.model_calls().items())
-        for index, name in enumerate(("local_server_model_calls_total",
-                                      "local_server_model_call_examples_total")):
+        for index, name in enumerate(
+            ("local_server_model_calls_total", "local_server_model_call_examples_total")
+        ):
             lines.append(f"# TYPE {name} counter")
             for (model, version, signature), values in calls:
-                labels = _labels(model_name=model, model_version=version,
-                                 signature_name=signature)
+                labels = _labels(model_name=model, model_version=version, signature_name=signature)
                 lines.append(f"{name}{labels} {values[index]}")
         return "\n".join(lines) + "\n"

@@ -69,14 +69,18 @@ def sources_from_config(path, base_path_root=None) -> list:
             raise ValueError(f"{path}: model {model.name!r} is configured twice")
         names.add(model.name)
         if model.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"{path}: model {model.name}: platform {model.model_platform!r} "
-                             "is not supported (only 'tensorflow')")
-        sources.append(ModelSource(
-            name=model.name,
-            base_path=_map_base_path(model.base_path, base_path_root),
-            policy=_policy(model.model_version_policy),
-            labels=tuple(sorted(model.version_labels.items())),
-        ))
+            raise ValueError(
+                f"{path}: model {model.name}: platform {model.model_platform!r} "
+                "is not supported (only 'tensorflow')"
+            )
+        sources.append(
+            ModelSource(
+                name=model.name,
+                base_path=_map_base_path(model.base_path, base_path_root),
+                policy=_policy(model.model_version_policy),
+                labels=tuple(sorted(model.version_labels.items())),
+            )
+        )
     return sources
 
 
@@ -87,7 +91,7 @@ def _map_base_path(base_path: str, root) -> Path:
         return Path(base_path)
     container = CONTAINER_MODELS_DIR
     if base_path == container or base_path.startswith(container + "/"):
-        return Path(root) / base_path[len(container):].lstrip("/")
+        return Path(root) / base_path[len(container) :].lstrip("/")
     path = Path(base_path)
     return path if path.is_absolute() else Path(root) / path
 
@@ -135,8 +139,10 @@ class Servable:
                 raise ValueError(f"more than {MAX_WARMUP_RECORDS} warm-up records in {WARMUP_FILE}")
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             if log.WhichOneof("log_type") != "predict_log":
-                raise ValueError(f"warm-up record {count}: {log.WhichOneof('log_type')} is not "
-                                 "served by the local server (only predict_log)")
+                raise ValueError(
+                    f"warm-up record {count}: {log.WhichOneof('log_type')} is not "
+                    "served by the local server (only predict_log)"
+                )
             request = log.predict_log.request
             inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
             self.run(request.model_spec.signature_name, inputs, tuple(request.output_filter))
@@ -149,8 +155,10 @@ class Servable:
         signature_def = self.signature_defs.get(name)
         if signature_def is None:
             if grpc_api:
-                raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                                   f'Serving signature key "{name}" not found.')
+                raise ServingError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f'Serving signature key "{name}" not found.',
+                )
             raise invalid(f'Serving signature name: "{name}" not found in signature def')
         if not signature_def.inputs or name not in self._functions:
             raise invalid(f"Failed to get input map for signature: {name}")
@@ -171,10 +179,14 @@ class Servable:
             )
         for alias in output_filter:
             if alias not in signature_def.outputs:
-                raise invalid(f"output tensor alias not found in signature: {alias} Outputs "
-                              f"expected to be in the set {{{','.join(sorted(signature_def.outputs))}}}.")
-        arrays = {alias: _checked_array(alias, array, signature_def.inputs[alias])
-                  for alias, array in inputs.items()}
+                raise invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs "
+                    f"expected to be in the set {{{','.join(sorted(signature_def.outputs))}}}."
+                )
+        arrays = {
+            alias: _checked_array(alias, array, signature_def.inputs[alias])
+            for alias, array in inputs.items()
+        }
         if EXAMPLES_INPUT in arrays and arrays[EXAMPLES_INPUT].dtype == object:
             _check_examples(signature_name, arrays[EXAMPLES_INPUT])
         return signature_name, arrays, tuple(output_filter)
@@ -182,15 +194,19 @@ class Servable:
     def execute(self, signature_name: str, arrays: dict, wanted=()) -> dict:
         """Runs a signature on inputs checked by prepare(); outputs as numpy arrays."""
         signature_def = self.signature_defs[signature_name]
-        tensors = {alias: tf.constant(array, dtype=tf.dtypes.as_dtype(signature_def.inputs[alias].dtype))
-                   for alias, array in arrays.items()}
+        tensors = {
+            alias: tf.constant(array, dtype=tf.dtypes.as_dtype(signature_def.inputs[alias].dtype))
+            for alias, array in arrays.items()
+        }
         try:
             outputs = self._functions[signature_name](**tensors)
         except tf.errors.OpError as e:
             raise tf_error(e) from None
         except UnicodeDecodeError:  # TF's error message quoted binary input
-            raise invalid(f"signature {signature_name}: the model could not read its input "
-                          f"({', '.join(sorted(arrays))})") from None
+            raise invalid(
+                f"signature {signature_name}: the model could not read its input "
+                f"({', '.join(sorted(arrays))})"
+            ) from None
         except (TypeError, ValueError) as e:
             raise invalid(public_message(str(e))) from None
         return {alias: outputs[alias].numpy() for alias in (list(wanted) or list(outputs))}
@@ -232,8 +248,10 @@ def _check_examples(signature_name: str, values: np.ndarray) -> None:
                 what = "not a serialized tf.Example"
         else:
             what = f"a {image[0]} image; send images to {SERVING_SIGNATURE}"
-        raise invalid(f"signature {signature_name} expects serialized tf.Example protos in "
-                      f"{EXAMPLES_INPUT}, but {EXAMPLES_INPUT}[{index}] is {what}")
+        raise invalid(
+            f"signature {signature_name} expects serialized tf.Example protos in "
+            f"{EXAMPLES_INPUT}, but {EXAMPLES_INPUT}[{index}] is {what}"
+        )
 
 
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -245,4 +263,3 @@ def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMeta
         signatures.signature_def[name].CopyFrom(signature_def)
     response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
     return response
-

@@ -39,13 +39,14 @@ _DRAIN_LIMIT = 256 * MiB
 
 _PREDICT_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _MODEL_IN_PATH = re.compile(r"/v1/models/([^/:]+)", re.IGNORECASE)
-
 
 
 class RestApi:
@@ -79,8 +80,10 @@ class RestApi:
                 raise invalid(f"Failed to convert version: {version_text} to numeric.")
         if method == "POST":
             if action.lower() != "predict":
-                raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                   f":{action} is not served by the local server; use :predict")
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f":{action} is not served by the local server; use :predict",
+                )
             return self.predict(name, version, label, body)
         if not name:
             raise invalid("Missing model name in request.")
@@ -88,8 +91,9 @@ class RestApi:
             servable = self.manager.resolve(name, version, label)
             return metadata_json(metadata_response(servable))
         # As in TF Serving, a status request by label reports every version of the model.
-        return json_format.MessageToDict(self.manager.status(name, version),
-                                         including_default_value_fields=True)
+        return json_format.MessageToDict(
+            self.manager.status(name, version), including_default_value_fields=True
+        )
 
     def predict(self, name, version, label, body: bytes) -> dict:
         if not body:
@@ -122,8 +126,9 @@ def rest_app(owner) -> Starlette:
         named = _MODEL_IN_PATH.match(path)
         model = urllib.parse.unquote(named.group(1)) if named else ""
         try:
-            body = await read_body(request, owner.max_request_bytes, "--max_request_bytes",
-                                   _DRAIN_LIMIT)
+            body = await read_body(
+                request, owner.max_request_bytes, "--max_request_bytes", _DRAIN_LIMIT
+            )
         except ServingError as e:  # the body is left unread: it must not become a request
             owner.metrics.count(model, e.code.name)
             return error_response(e, close=True, indent=1)
@@ -132,7 +137,7 @@ def rest_app(owner) -> Starlette:
         except ServingError as e:
             owner.metrics.count(model, e.code.name)
             return error_response(e, indent=1)
-        except Exception as e:  # a bug must cost one request, not the server
+        except Exception:  # a bug must cost one request, not the server
             logger.exception("%s %s failed", request.method, path)
             owner.metrics.count(model, "INTERNAL")
             return error_response(INTERNAL_ERROR, indent=1)

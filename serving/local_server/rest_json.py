@@ -62,16 +62,22 @@ class JsonDecoder:
     def _fill(self, value, level: int, shape: list, dtype, flat: list) -> None:
         if isinstance(value, list):
             if level >= len(shape):
-                raise invalid(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+                raise invalid(
+                    f"Encountered list at unexpected level: {level} expected < {len(shape)}"
+                )
             if len(value) != shape[level]:
-                raise invalid(f"Encountered list at unexpected size: {len(value)} at level: "
-                              f"{level} expected size: {shape[level]}")
+                raise invalid(
+                    f"Encountered list at unexpected size: {len(value)} at level: "
+                    f"{level} expected size: {shape[level]}"
+                )
             for item in value:
                 self._fill(item, level + 1, shape, dtype, flat)
             return
         if level != len(shape):
-            raise invalid(f"JSON Value: {short(value)} found at incorrect level: {level + 1} in "
-                          f"the JSON DOM. Expected at level: {len(shape)}")
+            raise invalid(
+                f"JSON Value: {short(value)} found at incorrect level: {level + 1} in "
+                f"the JSON DOM. Expected at level: {len(shape)}"
+            )
         flat.append(self._scalar(value, dtype))
 
     def _scalar(self, value, dtype):
@@ -80,12 +86,16 @@ class JsonDecoder:
                 try:
                     data = value.encode("utf-8")
                 except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
-                    raise invalid(f"JSON Value: {short(value)} is not valid Unicode text (lone "
-                                  "surrogate); send binary data as {\"b64\": ...}") from None
+                    raise invalid(
+                        f"JSON Value: {short(value)} is not valid Unicode text (lone "
+                        'surrogate); send binary data as {"b64": ...}'
+                    ) from None
             elif isinstance(value, dict):
                 if not _is_b64(value):
-                    raise invalid(f"JSON Value: {short(value)} expecting to be a base64 encoded "
-                                  "string, as an object with a single key 'b64'")
+                    raise invalid(
+                        f"JSON Value: {short(value)} expecting to be a base64 encoded "
+                        "string, as an object with a single key 'b64'"
+                    )
                 try:
                     data = base64.b64decode(value["b64"], validate=True)
                 except (binascii.Error, ValueError):
@@ -93,8 +103,10 @@ class JsonDecoder:
             else:
                 raise self._type_error(value, dtype)
             if len(data) > self.max_image_bytes:
-                raise too_large(f"a binary value of {len(data)} bytes exceeds the limit of "
-                                f"{self.max_image_bytes} bytes (--max_image_bytes)")
+                raise too_large(
+                    f"a binary value of {len(data)} bytes exceeds the limit of "
+                    f"{self.max_image_bytes} bytes (--max_image_bytes)"
+                )
             return data
         if dtype == tf.bool:
             if not isinstance(value, bool):
@@ -108,8 +120,10 @@ class JsonDecoder:
 
     @staticmethod
     def _type_error(value, dtype) -> ServingError:
-        return invalid(f"JSON Value: {short(value)} Type: {_json_type(value)} is not of "
-                       f"expected type: {dtype.name}")
+        return invalid(
+            f"JSON Value: {short(value)} Type: {_json_type(value)} is not of "
+            f"expected type: {dtype.name}"
+        )
 
 
 def short(value, limit: int = 100) -> str:
@@ -120,8 +134,9 @@ def short(value, limit: int = 100) -> str:
 def request_inputs(doc: dict, inputs_info, decoder: JsonDecoder) -> tuple:
     """({alias: array}, row_format) from a predict request's "instances" or "inputs"."""
     if "instances" in doc and "inputs" in doc:
-        raise invalid("Not formatted correctly expecting only one of 'inputs' or 'instances' "
-                      "keys to exist")
+        raise invalid(
+            "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"
+        )
     names = sorted(inputs_info)
     if "instances" in doc:
         instances = doc["instances"]
@@ -131,15 +146,19 @@ def request_inputs(doc: dict, inputs_info, decoder: JsonDecoder) -> tuple:
             raise invalid("No values in 'instances' array")
         as_objects = isinstance(instances[0], dict) and not _is_b64(instances[0])
         if not as_objects and len(names) > 1:
-            raise invalid("instances is a plain list, but expecting list of objects as multiple "
-                          "input tensors required as per tensorinfo_map")
+            raise invalid(
+                "instances is a plain list, but expecting list of objects as multiple "
+                "input tensors required as per tensorinfo_map"
+            )
         columns = {name: [] for name in names}
         for index, item in enumerate(instances):
             item_is_object = isinstance(item, dict) and not _is_b64(item)
             if as_objects != item_is_object:
-                raise invalid(f"Expecting {'object' if as_objects else 'value/list'} but got "
-                              f"{'object' if item_is_object else 'value/list'} at item {index} "
-                              "of input list")
+                raise invalid(
+                    f"Expecting {'object' if as_objects else 'value/list'} but got "
+                    f"{'object' if item_is_object else 'value/list'} at item {index} "
+                    "of input list"
+                )
             values = item if as_objects else {names[0]: item}
             for name, value in values.items():
                 try:
@@ -147,24 +166,33 @@ def request_inputs(doc: dict, inputs_info, decoder: JsonDecoder) -> tuple:
                         raise invalid(f"JSON object: does not have named input: {name}")
                     array = decoder.array(value, inputs_info[name])
                 except ServingError as e:
-                    raise ServingError(e.code, f"Failed to process element: {index} key: {name} "
-                                       f"of 'instances' list. Error: {e.message}",
-                                       e.http_status) from None
+                    raise ServingError(
+                        e.code,
+                        f"Failed to process element: {index} key: {name} "
+                        f"of 'instances' list. Error: {e.message}",
+                        e.http_status,
+                    ) from None
                 if columns[name] and columns[name][0].shape != array.shape:
-                    raise invalid(f"Failed to process element: {index} key: {name} of "
-                                  f"'instances' list. Error: Expecting shape "
-                                  f"{list(columns[name][0].shape)} but got: {list(array.shape)}")
+                    raise invalid(
+                        f"Failed to process element: {index} key: {name} of "
+                        f"'instances' list. Error: Expecting shape "
+                        f"{list(columns[name][0].shape)} but got: {list(array.shape)}"
+                    )
                 columns[name].append(array)
             if set(values) != set(names):
-                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON "
-                              f"object: {short(item)} keys must be equal to: {','.join(names)}")
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. JSON "
+                    f"object: {short(item)} keys must be equal to: {','.join(names)}"
+                )
         return {name: np.stack(arrays) for name, arrays in columns.items()}, True
     if "inputs" in doc:
         value = doc["inputs"]
         if not isinstance(value, dict) or _is_b64(value):
             if len(names) > 1:
-                raise invalid("inputs is a plain value/list, but expecting an object as multiple "
-                              "input tensors required as per tensorinfo_map")
+                raise invalid(
+                    "inputs is a plain value/list, but expecting an object as multiple "
+                    "input tensors required as per tensorinfo_map"
+                )
             return {names[0]: decoder.array(value, inputs_info[names[0]])}, False
         arrays = {}
         for name in names:
@@ -195,7 +223,7 @@ def _json_values(array: np.ndarray, name: str):
 def response_json(outputs: dict, row_format: bool) -> dict:
     if not row_format:
         if len(outputs) == 1:
-            (name, array), = outputs.items()
+            ((name, array),) = outputs.items()
             return {"outputs": _json_values(array, name)}
         return {"outputs": {name: _json_values(array, name) for name, array in outputs.items()}}
     batch = None
@@ -203,14 +231,17 @@ def response_json(outputs: dict, row_format: bool) -> dict:
         if array.ndim == 0:
             raise invalid(f"Tensor name: {name} has no shape information ")
         if batch is not None and array.shape[0] != batch:
-            raise invalid(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
-                          f"expecting: {batch}")
+            raise invalid(
+                f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
+                f"expecting: {batch}"
+            )
         batch = array.shape[0]
     columns = {name: _json_values(array, name) for name, array in outputs.items()}
     if len(columns) == 1:
         return {"predictions": next(iter(columns.values()))}
-    return {"predictions": [{name: values[i] for name, values in columns.items()}
-                            for i in range(batch)]}
+    return {
+        "predictions": [{name: values[i] for name, values in columns.items()} for i in range(batch)]
+    }
 
 
 def metadata_json(response) -> dict:

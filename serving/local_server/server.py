@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from common.signatures import IMAGE_BYTES_INPUT
+from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, IMAGE_BYTES_INPUT
 from serving.asgi import UvicornThread
 from serving.errors import too_large
 from serving.images import check_header
@@ -23,7 +23,6 @@ from serving.local_server.manager import ModelManager
 from serving.local_server.metrics import Metrics
 from serving.local_server.models import Servable
 from serving.local_server.rest import MiB, RestApi, rest_app
-from common.signatures import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger("serving.local_server")
 
@@ -39,12 +38,20 @@ class LocalModelServer:
     RESOURCE_EXHAUSTED): the exported models check the same limits (trainer/export.py), this
     answers before anything is decoded even for models exported without them."""
 
-    def __init__(self, manager: ModelManager, host: str = "127.0.0.1", rest_port: int = 8501,
-                 grpc_port: int = 8500, max_request_bytes: int = 32 * MiB,
-                 max_image_bytes: int = 10 * MiB, metrics_path: str | None = None,
-                 grpc_workers: int = 8, batching: BatchingOptions | None = None,
-                 max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_batch_images: int = DEFAULT_MAX_BATCH):
+    def __init__(
+        self,
+        manager: ModelManager,
+        host: str = "127.0.0.1",
+        rest_port: int = 8501,
+        grpc_port: int = 8500,
+        max_request_bytes: int = 32 * MiB,
+        max_image_bytes: int = 10 * MiB,
+        metrics_path: str | None = None,
+        grpc_workers: int = 8,
+        batching: BatchingOptions | None = None,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        max_batch_images: int = DEFAULT_MAX_BATCH,
+    ):
         self.manager = manager
         self.host = host
         self.max_request_bytes = max_request_bytes
@@ -57,9 +64,13 @@ class LocalModelServer:
         self.batcher = None
         if batching is not None:
             if batching.max_batch_size > max_batch_images:  # a merged call would be refused
-                logger.warning("batching max_batch_size %d is over the models' limit of %d "
-                               "images per call; batches are capped at %d",
-                               batching.max_batch_size, max_batch_images, max_batch_images)
+                logger.warning(
+                    "batching max_batch_size %d is over the models' limit of %d "
+                    "images per call; batches are capped at %d",
+                    batching.max_batch_size,
+                    max_batch_images,
+                    max_batch_images,
+                )
                 batching = dataclasses.replace(batching, max_batch_size=max_batch_images)
             self.batcher = Batcher(batching, self._execute)
         self.rest = RestApi(manager, max_image_bytes, self.predict)
@@ -78,8 +89,9 @@ class LocalModelServer:
     def grpc_target(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
-    def predict(self, servable: Servable, signature_name: str, inputs: dict,
-                output_filter: tuple = ()) -> dict:
+    def predict(
+        self, servable: Servable, signature_name: str, inputs: dict, output_filter: tuple = ()
+    ) -> dict:
         """Checks a Predict request's inputs and runs it (in a batch when batching is on)."""
         signature_name, arrays, wanted = servable.prepare(signature_name, inputs, output_filter)
         images = arrays.get(IMAGE_BYTES_INPUT)
@@ -91,11 +103,17 @@ class LocalModelServer:
 
     def _check_images(self, images: np.ndarray) -> None:
         if images.size > self.max_batch_images:
-            raise too_large(f"a request of {images.size} images is more than the limit of "
-                            f"{self.max_batch_images} images per request (--max_batch_images)")
+            raise too_large(
+                f"a request of {images.size} images is more than the limit of "
+                f"{self.max_batch_images} images per request (--max_batch_images)"
+            )
         for index, image in enumerate(images.flat):
-            check_header(image, self.max_image_pixels, f"{IMAGE_BYTES_INPUT}[{index}]",
-                         " (--max_image_pixels)")
+            check_header(
+                image,
+                self.max_image_pixels,
+                f"{IMAGE_BYTES_INPUT}[{index}]",
+                " (--max_image_pixels)",
+            )
 
     def _execute(self, servable: Servable, signature_name: str, arrays: dict, wanted=()) -> dict:
         try:
@@ -113,12 +131,15 @@ class LocalModelServer:
         self.rest_port = self._http.port
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._grpc_workers),
-            options=[("grpc.max_receive_message_length", self.max_request_bytes),
-                     ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)],
+            options=[
+                ("grpc.max_receive_message_length", self.max_request_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self), self._grpc)
+            PredictionService(self), self._grpc
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), self._grpc)
         try:
             self.grpc_port = self._grpc.add_insecure_port(f"{self.host}:{grpc_port}")

@@ -11,8 +11,6 @@ up once in `trainer.datasets.DATASETS`.
 Datasets are importable without TensorFlow; methods that need it import it when called.
 """
 
-from typing import Optional
-
 from common.push_layout import CHARACTERS_MODEL, LINES_MODEL
 from trainer.models.base import CHARACTERS, LINES
 
@@ -40,7 +38,7 @@ class Dataset:
         """The shape of one transformed image, [height, width, 1]."""
         raise NotImplementedError
 
-    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+    def prepare(self, config, source: str | None, work_dir: str) -> tuple:
         """Writes (or finds, if already written) the train/eval TFRecords; returns
         (examples dir, {resource name: value})."""
         raise NotImplementedError
@@ -67,8 +65,10 @@ class Dataset:
 
     def blessing_thresholds(self, given: dict) -> dict:
         """This dataset's thresholds: its defaults, overridden by the `given` ones it uses."""
-        return {key: given.get(key) if given.get(key) is not None else default
-                for key, default in self.thresholds.items()}
+        return {
+            key: given.get(key) if given.get(key) is not None else default
+            for key, default in self.thresholds.items()
+        }
 
 
 def add_threshold_flags(parser, datasets) -> None:
@@ -83,8 +83,11 @@ def add_threshold_flags(parser, datasets) -> None:
 
 def thresholds_given(args, datasets) -> dict:
     """The threshold flags a user set, by name (the rest stay each dataset's default)."""
-    return {name: value for name, value in vars(args).items()
-            if value is not None and any(name in d.thresholds for d in datasets)}
+    return {
+        name: value
+        for name, value in vars(args).items()
+        if value is not None and any(name in d.thresholds for d in datasets)
+    }
 
 
 class CharacterDataset(Dataset):

@@ -6,7 +6,6 @@ the same files and the pipeline's cache holds.
 """
 
 from pathlib import Path
-from typing import Optional
 
 from data.emnist import BYCLASS_CHARACTERS
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
@@ -29,7 +28,7 @@ class EmnistDataset(CharacterDataset):
     def image_shape(self, args: dict) -> tuple:
         return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
-    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+    def prepare(self, config, source: str | None, work_dir: str) -> tuple:
         args = config.dataset_args
         origin = locate_emnist(source, self.name)
         if origin == SAMPLE_DIR and args == self.args:
@@ -46,18 +45,22 @@ class EmnistDataset(CharacterDataset):
         return images[0], characters[0]
 
 
-def locate_emnist(source: Optional[str], dataset_name: str) -> Path:
+def locate_emnist(source: str | None, dataset_name: str) -> Path:
     """The EMNIST files by the data location rule (--data-dir, $EMNIST_DIR, ../shared/data/emnist,
     the embedded sample), said on the terminal: a synthetic sample must not pass for EMNIST."""
     from data.locations import locate
 
     origin, how = locate(source, "EMNIST_DIR", "emnist", SAMPLE_DIR, what="EMNIST folder")
-    note = " (synthetic glyphs: accuracy on them says nothing about handwriting)" if origin == SAMPLE_DIR else ""
+    note = (
+        " (synthetic glyphs: accuracy on them says nothing about handwriting)"
+        if origin == SAMPLE_DIR
+        else ""
+    )
     print(f"{dataset_name}: EMNIST from {origin} ({how}){note}", flush=True)
     return origin
 
 
-def _write_examples(source: Optional[Path], out: Path, args: dict) -> None:
+def _write_examples(source: Path | None, out: Path, args: dict) -> None:
     from data.tfrecords import balance_classes, convert_emnist, read_split, subsample, write_split
 
     fraction = args["subsample_fraction"]

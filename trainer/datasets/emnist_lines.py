@@ -6,7 +6,6 @@ the lines and by the Trainer to redraw them every epoch (`resample_every_epoch`)
 """
 
 from pathlib import Path
-from typing import Optional
 
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
@@ -45,7 +44,7 @@ class EmnistLinesDataset(LineDataset):
         """The drawing arguments of transform.line_synthesis.synthesize_lines."""
         return {key: args[key] for key in ("max_length", "min_overlap", "max_overlap")}
 
-    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+    def prepare(self, config, source: str | None, work_dir: str) -> tuple:
         """Text windows of the sentence corpus, and the two glyph banks to draw them: glyphs from
         the official EMNIST files under `source`, else from the embedded sample; sentences from
         the Brown corpus when NLTK finds it, else from the shipped sample (see data.sentences)."""
@@ -64,7 +63,10 @@ class EmnistLinesDataset(LineDataset):
         return out, {GLYPH_BANKS: [str(out / name) for name in names]}
 
     def transform_config(self, config, resources: dict) -> dict:
-        return {GLYPH_BANKS: list(resources[GLYPH_BANKS]), "synthesis": self.synthesis(config.dataset_args)}
+        return {
+            GLYPH_BANKS: list(resources[GLYPH_BANKS]),
+            "synthesis": self.synthesis(config.dataset_args),
+        }
 
     def trainer_config(self, config, resources: dict) -> dict:
         return {GLYPH_BANKS: list(resources[GLYPH_BANKS])}
@@ -84,7 +86,9 @@ class EmnistLinesDataset(LineDataset):
 
         texts, seeds = read_line_examples(examples_dir, EVAL_SPLIT)
         bank = load_glyph_bank(resources[GLYPH_BANKS][1])
-        images, _ = synthesize_lines(texts[:1], seeds[:1], bank, **self.synthesis(config.dataset_args))
+        images, _ = synthesize_lines(
+            texts[:1], seeds[:1], bank, **self.synthesis(config.dataset_args)
+        )
         return (images[0].numpy() * 255).round().astype("uint8"), texts[0]
 
 
@@ -118,7 +122,7 @@ def _epoch_counter(variable):
     return EpochCounter()
 
 
-def _write_examples(source: Optional[str], out: Path, args: dict, bank_names: list) -> None:
+def _write_examples(source: str | None, out: Path, args: dict, bank_names: list) -> None:
     from data.emnist import read_emnist
     from data.sentences import load_sentences, sentence_windows, write_line_examples
     from data.tfrecords import read_split

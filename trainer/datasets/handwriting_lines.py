@@ -11,7 +11,6 @@ else its folder under ../shared/data (data.locations).
 """
 
 from pathlib import Path
-from typing import Optional
 
 from data.features import EVAL_SPLIT, SOURCE_KEY
 from trainer.datasets.base import LineDataset
@@ -25,7 +24,7 @@ MAX_AUGMENT_STRENGTH = 2.0
 class HandwritingLinesDataset(LineDataset):
     format: str  # data.lines.READERS key
     env_var: str
-    shared_subdir: Optional[str] = None
+    shared_subdir: str | None = None
     args = {
         "path": "",
         "max_length": 72,
@@ -44,26 +43,41 @@ class HandwritingLinesDataset(LineDataset):
         if not 0 < args["eval_fraction"] < 1:
             raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
         if args["augment_strength"] > MAX_AUGMENT_STRENGTH:
-            raise ValueError(f"dataset_args.augment_strength must be at most {MAX_AUGMENT_STRENGTH}")
+            raise ValueError(
+                f"dataset_args.augment_strength must be at most {MAX_AUGMENT_STRENGTH}"
+            )
 
     def image_shape(self, args: dict) -> tuple:
         return (args["height"], args["max_width"], 1)
 
-    def prepare(self, config, source: Optional[str], work_dir: str) -> tuple:
+    def prepare(self, config, source: str | None, work_dir: str) -> tuple:
         from data.lines import convert, read_page_list
         from data.locations import locate
 
         args = config.dataset_args
-        folder, how = locate(args["path"] or source, self.env_var, self.shared_subdir,
-                             what=f"{self.name} folder")
+        folder, how = locate(
+            args["path"] or source, self.env_var, self.shared_subdir, what=f"{self.name} folder"
+        )
         print(f"{self.name}: reading {folder} ({how})")
         eval_pages = read_page_list(args["eval_pages"]) if args["eval_pages"] else ()
-        identity = [self.format, str(folder), args["max_length"], args["eval_fraction"],
-                    sorted(eval_pages)]
+        identity = [
+            self.format,
+            str(folder),
+            args["max_length"],
+            args["eval_fraction"],
+            sorted(eval_pages),
+        ]
         with prepared_dir(Path(work_dir) / "handwriting_lines", identity) as (out, partial):
             if partial:
-                convert(self.format, folder, partial, args["eval_fraction"], 0, eval_pages,
-                        max_length=args["max_length"])
+                convert(
+                    self.format,
+                    folder,
+                    partial,
+                    args["eval_fraction"],
+                    0,
+                    eval_pages,
+                    max_length=args["max_length"],
+                )
         return out, {}
 
     def transform_config(self, config, resources: dict) -> dict:

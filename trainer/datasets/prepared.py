@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-
 COMPLETE_MARKER = "_COMPLETE"
 
 

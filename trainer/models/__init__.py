@@ -18,4 +18,6 @@ def build_model(config, image_shape: tuple):
     """The configured network, compiled by its model kind for its dataset's classes."""
     from trainer.datasets import DATASETS  # datasets import kinds' base: no cycle at import
 
-    return MODEL_KINDS[config.model].build(config, image_shape, DATASETS[config.dataset].num_classes)
+    return MODEL_KINDS[config.model].build(
+        config, image_shape, DATASETS[config.dataset].num_classes
+    )

@@ -40,8 +40,11 @@ class ModelKind:
         length = self.output_length(config)
         lengths = () if length is None else (length,)
         model = NETWORKS[config.network](image_shape, num_classes, *lengths, **config.network_args)
-        model.compile(optimizer=keras.optimizers.Adam(config.train_args["learning_rate"]),
-                      loss=self.loss(), metrics=self.metrics())
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.train_args["learning_rate"]),
+            loss=self.loss(),
+            metrics=self.metrics(),
+        )
         return model
 
     def output_length(self, config):
@@ -70,7 +73,9 @@ class LineModelKind(ModelKind):
         raise NotImplementedError
 
     def export(self, model, config, tf_transform_output, path: str) -> None:
-        self.export_for_images(model, config, tf_transform_output.transformed_feature_spec()[IMAGE_KEY], path)
+        self.export_for_images(
+            model, config, tf_transform_output.transformed_feature_spec()[IMAGE_KEY], path
+        )
 
     def export_for_images(self, model, config, image_spec, path: str) -> None:
         """Exports reading line images shaped like `image_spec` (a tf.io.FixedLenFeature)."""
@@ -78,5 +83,10 @@ class LineModelKind(ModelKind):
         from trainer.export import export_line_model
 
         stretch = DATASETS[config.dataset].stretch_contrast
-        export_line_model(lambda images: self.read(model, images, config), model, image_spec, path,
-                          stretch_contrast=stretch)
+        export_line_model(
+            lambda images: self.read(model, images, config),
+            model,
+            image_spec,
+            path,
+            stretch_contrast=stretch,
+        )

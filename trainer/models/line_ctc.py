@@ -22,7 +22,6 @@ class LineModelCtc(LineModelKind):
 
     def read(self, model, images, config) -> dict:
         import keras
-
         import tensorflow as tf
 
         from trainer.decoding import ctc_character_confidences, ctc_decode, read_result
@@ -32,6 +31,9 @@ class LineModelCtc(LineModelKind):
         decoded, confidence = ctc_decode(probabilities, decoding, config.model_args["beam_width"])
         # Characters of a beam-search reading need not lie on the greedy path: no per-character
         # confidence for them (-1, as for padding).
-        characters = (ctc_character_confidences(probabilities) if decoding == "greedy"
-                      else -tf.ones_like(decoded, tf.float32))
+        characters = (
+            ctc_character_confidences(probabilities)
+            if decoding == "greedy"
+            else -tf.ones_like(decoded, tf.float32)
+        )
         return read_result(decoded, confidence, characters)

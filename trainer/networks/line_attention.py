@@ -57,7 +57,10 @@ def _decoder_block(y, memory, model_dim: int, num_heads: int, dropout: float):
     cross = keras.layers.MultiHeadAttention(num_heads, model_dim // num_heads, dropout=dropout)
     y = keras.layers.LayerNormalization()(y + cross(y, memory))
     feed_forward = keras.Sequential(
-        [keras.layers.Dense(model_dim * 2, activation="relu"), keras.layers.Dense(model_dim),
-         keras.layers.Dropout(dropout)]
+        [
+            keras.layers.Dense(model_dim * 2, activation="relu"),
+            keras.layers.Dense(model_dim),
+            keras.layers.Dropout(dropout),
+        ]
     )
     return keras.layers.LayerNormalization()(y + feed_forward(y))

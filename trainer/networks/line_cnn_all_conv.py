@@ -7,8 +7,9 @@ if TYPE_CHECKING:  # Keras is imported when a network is built, so the config re
     import keras  # the builders' signatures without loading TensorFlow
 
 
-def check_input(input_shape: tuple, output_length: int, window_width: int = 16,
-                window_stride: int = 8, **_) -> None:
+def check_input(
+    input_shape: tuple, output_length: int, window_width: int = 16, window_stride: int = 8, **_
+) -> None:
     """Refuses a geometry with fewer windows than characters (plain arithmetic: the config
     checks it before TensorFlow is loaded)."""
     width = input_shape[1]

@@ -21,8 +21,13 @@ def time_steps(input_shape: tuple, width_downsampling: int) -> int:
     return math.ceil(input_shape[1] / width_downsampling)  # "same" pooling keeps partial columns
 
 
-def check_input(input_shape: tuple, output_length: int, num_conv_blocks: int = 4,
-                width_downsampling: int = 4, **_) -> None:
+def check_input(
+    input_shape: tuple,
+    output_length: int,
+    num_conv_blocks: int = 4,
+    width_downsampling: int = 4,
+    **_,
+) -> None:
     """The width is halved in the first log2(width_downsampling) conv blocks, so it must be a
     power of two with no more halvings than blocks; and CTC needs a time step per character plus
     one between repeated characters: at least 2 * output_length - 1 steps (plain arithmetic:
@@ -31,7 +36,7 @@ def check_input(input_shape: tuple, output_length: int, num_conv_blocks: int = 4
     if halvings != int(halvings) or not 0 <= halvings <= num_conv_blocks:
         raise ValueError(
             f"network_args: width_downsampling ({width_downsampling}) must be a power of two "
-            f"from 1 to 2**num_conv_blocks ({2 ** num_conv_blocks}): each conv block halves the "
+            f"from 1 to 2**num_conv_blocks ({2**num_conv_blocks}): each conv block halves the "
             "width at most once"
         )
     steps = time_steps(input_shape, width_downsampling)

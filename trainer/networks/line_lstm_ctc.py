@@ -15,8 +15,9 @@ def time_steps(input_shape: tuple, window_width: int, window_stride: int) -> int
     return (input_shape[1] - window_width) // window_stride + 1
 
 
-def check_input(input_shape: tuple, output_length: int, window_width: int = 28,
-                window_stride: int = 14, **_) -> None:
+def check_input(
+    input_shape: tuple, output_length: int, window_width: int = 28, window_stride: int = 14, **_
+) -> None:
     """CTC needs a time step per character plus one between repeated characters, so the window
     count must be at least 2 * output_length - 1; anything less is refused (plain arithmetic:
     the config checks it before TensorFlow is loaded)."""
@@ -58,7 +59,10 @@ def line_lstm_ctc(
     x = keras.layers.MaxPooling2D((2, 1))(x)
     # One column of features per window: the windows' CNN output.
     x = keras.layers.Conv2D(
-        lstm_dim, (height // 4, window_width // 2), strides=(1, window_stride // 2), activation="relu"
+        lstm_dim,
+        (height // 4, window_width // 2),
+        strides=(1, window_stride // 2),
+        activation="relu",
     )(x)
     x = keras.layers.Reshape((time_steps(input_shape, window_width, window_stride), lstm_dim))(x)
     x = keras.layers.Dropout(dropout)(x)
