@@ -9,6 +9,7 @@ import os
 
 CHARACTERS_MODEL = "characters"
 LINES_MODEL = "lines"
+DETECTOR_MODEL = "line_detector"  # pages: per-pixel background / odd line / even line
 
 
 def model_dir(base: str, model_name: str) -> str:
