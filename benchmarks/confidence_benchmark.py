@@ -36,15 +36,15 @@ def roc_auc(scores, positives) -> float:
 
 def rank_correlation(a, b) -> float:
     """Spearman's rank correlation (ties ranked by order; enough for a benchmark figure)."""
-    ranks = [np.argsort(np.argsort(np.asarray(x, float))) for x in (a, b)]
-    return float(np.corrcoef(*ranks)[0, 1])
+    first, second = (np.argsort(np.argsort(np.asarray(x, float))) for x in (a, b))
+    return float(np.corrcoef(first, second)[0, 1])
 
 
-def figures(truths: list, reads: list, confidences: list, thresholds=(0.5,)) -> dict:
-    confidences = np.asarray(confidences, float)
+def figures(truths: list, reads: list, confidence_list: list, thresholds=(0.5,)) -> dict:
+    confidences = np.asarray(confidence_list, float)
     right = np.array([t == r for t, r in zip(truths, reads)])
     line_cer = [character_error_rate([t], [r]) for t, r in zip(truths, reads)]
-    result = {
+    result: dict = {
         "lines": len(truths),
         "exact": float(right.mean()),
         "cer": character_error_rate(truths, reads),

@@ -117,7 +117,9 @@ def run(target, concurrency: int, duration: float, max_requests: int, warmup: in
             target()
     lock = threading.Lock()
     started = 0
-    latencies, starts, errors = [], [], Counter()
+    latencies: list[float] = []
+    starts: list[float] = []
+    errors: Counter = Counter()
     deadline = time.monotonic() + duration
 
     def worker():
@@ -185,7 +187,9 @@ class Swap:
 
     def __init__(self, base: Path, after: float, available_versions):
         self.base, self.after, self.available_versions = base, after, available_versions
-        self.pushed = self.available = self.version = None
+        self.pushed: float | None = None
+        self.available: float | None = None
+        self.version: int | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -373,6 +377,7 @@ def main(argv=None) -> int:
         if args.image_size
         else default_image()
     )
+    target: AppTarget | ServingTarget
     if args.target == "app":
         target = AppTarget(args.url, image, args.timeout)
     else:

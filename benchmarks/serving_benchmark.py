@@ -283,10 +283,10 @@ class ServerProcess:
         self.rest_url, self.grpc_target = match.groups()
 
     def _wait_for_banner(self) -> str:
-        found = []
-        reader = threading.Thread(
-            target=lambda: found.append(self.process.stdout.readline()), daemon=True
-        )
+        found: list[str] = []
+        stdout = self.process.stdout
+        assert stdout is not None  # started with stdout=PIPE
+        reader = threading.Thread(target=lambda: found.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(SERVER_START_TIMEOUT)
         if not found or not found[0]:
@@ -332,11 +332,13 @@ class Cell:
         self.name, self.target, self.concurrency, self.batch = name, target, concurrency, batch
         self.server = server
         self.labels = labels
-        self.latencies, self.errors, self.wall = [], Counter(), 0.0
+        self.latencies: list[float] = []
+        self.errors: Counter = Counter()
+        self.wall = 0.0
         self.model_calls, self.model_images = 0, 0
 
     def measure(self, seconds: float) -> None:
-        before = self.server.model_calls() if self.server else None
+        before = self.server.model_calls() if self.server else (0, 0)
         result = run(self.target, self.concurrency, seconds, 10**9)
         if self.server:
             after = self.server.model_calls()
@@ -504,6 +506,7 @@ def main(argv=None) -> int:
         concurrent = []
         for api in ("REST", "gRPC"):
             for server, on in ((plain, False), (batching, True)):
+                target: Rest | Grpc
                 if api == "REST":
                     target = Rest(server.rest_url, image, 1, args.timeout)
                 else:
@@ -593,8 +596,8 @@ def main(argv=None) -> int:
         print(markdown(results, args.concurrency))
         return 0
     finally:
-        for target in grpc_targets:
-            target.close()
+        for opened in grpc_targets:
+            opened.close()
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -150,7 +150,7 @@ def groups(args) -> dict:
     folder.mkdir(parents=True)
     experiments = folder / "experiments.json"
     experiments.write_text(json.dumps(GROUP, indent=1))
-    figures = {}
+    figures: dict = {}
     for workers in (1, 2):
         root = folder / f"workers{workers}"
         started = time.perf_counter()
@@ -229,7 +229,7 @@ def main(argv=None) -> None:
         parser.error(f"--data-dir {args.data_dir} does not exist (set EMNIST_DIR)")
 
     started = time.perf_counter()
-    results = {}
+    results: dict = {}
     if not args.skip_sweep:
         results["sweep"] = sweep(args)
     if args.lines:

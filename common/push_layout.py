@@ -17,7 +17,7 @@ def model_dir(base: str, model_name: str) -> str:
     return os.path.join(str(base), model_name)
 
 
-def list_versions(model_directory: str) -> list[int]:
+def list_versions(model_directory: str | os.PathLike) -> list[int]:
     """The integer versions under `model_directory`, oldest first (empty if it does not exist).
 
     Other entries (temporary directories, files) are ignored, as TF Serving ignores them.
@@ -31,13 +31,13 @@ def list_versions(model_directory: str) -> list[int]:
     return sorted(int(name) for name in names if name.isdigit())
 
 
-def newest_version(model_directory: str) -> int | None:
+def newest_version(model_directory: str | os.PathLike) -> int | None:
     """The newest version under `model_directory`, or None when it holds none."""
     versions = list_versions(model_directory)
     return versions[-1] if versions else None
 
 
-def version_dir(model_directory: str, version: int) -> str:
+def version_dir(model_directory: str | os.PathLike, version: int) -> str:
     return os.path.join(str(model_directory), str(version))
 
 

@@ -46,7 +46,7 @@ def scale(root: ET.Element, page_image: np.ndarray, image_path: Path) -> tuple[f
     page = root.find("Layout/Page")
     height, width = page_image.shape
     try:
-        page_width, page_height = float(page.get("WIDTH")), float(page.get("HEIGHT"))
+        page_width, page_height = float(page.get("WIDTH")), float(page.get("HEIGHT"))  # type: ignore[arg-type,union-attr]  # caught below
     except (AttributeError, TypeError, ValueError):
         page_width = page_height = 0.0
     if page_width > 0 and page_height > 0:
@@ -73,7 +73,7 @@ def _lines(root: ET.Element, page_image: np.ndarray, image_path: Path) -> Iterat
             yield polygon_line(line_id, text, polygon.get("POINTS"), factors)
             continue
         try:
-            x, y, w, h = (float(line.get(name)) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+            x, y, w, h = (float(line.get(name, "")) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
         except (TypeError, ValueError):
             yield PageLine(line_id, text, [], "no polygon and no HPOS/VPOS/WIDTH/HEIGHT")
             continue

@@ -56,7 +56,7 @@ def credentials(meta: dict) -> tuple[str, str] | None:
     if not names:
         return None
     values = [os.environ.get(name) for name in names]
-    if not all(values):
+    if not values[0] or not values[1]:
         raise DatasetError(
             f"{meta['name']} needs registration ({meta.get('homepage', '')}): "
             f"set the environment variables {' and '.join(names)}"

@@ -18,6 +18,8 @@ iam` (needs IAM_USERNAME/IAM_PASSWORD) and unpack the archives into this layout.
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.line_crops import LineRecord, SkippedLine, crop_box, load_gray
@@ -38,7 +40,9 @@ def read_iam(source) -> Iterator[LineRecord | SkippedLine]:
     lines_txt = source / "ascii" / "lines.txt"
     if not lines_txt.is_file():
         raise DatasetError(f"no IAM pages: {lines_txt} does not exist")
-    form_id, texts, writer, form_image = None, {}, "", None
+    form_id, writer = "", ""
+    texts: dict[str, str] = {}
+    form_image: np.ndarray | None = None
     for number, row in enumerate(lines_txt.read_text(encoding="utf-8").splitlines(), 1):
         if not row.strip() or row.startswith("#"):
             continue
@@ -51,6 +55,7 @@ def read_iam(source) -> Iterator[LineRecord | SkippedLine]:
             form_id = line_id.rsplit("-", 1)[0]
             (texts, writer), form_image = _form_xml(source, form_id), None
         image_path = source / "lines" / form_id.split("-")[0] / form_id / f"{line_id}.png"
+        image: np.ndarray | None
         if image_path.is_file():
             image = load_gray(image_path)
         else:
@@ -60,13 +65,11 @@ def read_iam(source) -> Iterator[LineRecord | SkippedLine]:
                 image = crop_box(form_image, *(float(v) for v in box))
             except ValueError:
                 image = None
-            if image is None:
-                yield SkippedLine(
-                    f"{lines_txt}:{number}",
-                    line_id,
-                    f"bounding box {' '.join(box)} outside the form",
-                )
-                continue
+        if image is None:
+            yield SkippedLine(
+                f"{lines_txt}:{number}", line_id, f"bounding box {' '.join(box)} outside the form"
+            )
+            continue
         text = texts.get(line_id, words.replace("|", " "))
         yield LineRecord(image, text, "iam", form_id, form_id, line_id, writer)
 
@@ -90,7 +93,7 @@ def _form_xml(source: Path, form_id: str) -> tuple[dict[str, str], str]:
         return {}, ""
     root, _ = parse_xml(path)
     texts = {
-        line.get("id"): line.get("text")
+        str(line.get("id")): str(line.get("text"))
         for line in root.iter("line")
         if line.get("text") is not None
     }

@@ -70,7 +70,9 @@ def convert(
     source, out, eval_pages = Path(source), Path(out), set(eval_pages)
     official = official_split(source) if fmt == "iam" else None
     started = time.monotonic()
-    by_page, skipped, counts = {}, [], CharsetCounts()
+    by_page: dict[str, list] = {}
+    skipped: list = []
+    counts = CharsetCounts()
     for item in tqdm(
         READERS[fmt](source), desc=f"reading {fmt}", unit="line", disable=not progress
     ):
@@ -99,7 +101,7 @@ def convert(
         if official is None
         else eval_pages
     )
-    split_lines = {split: [] for split in SPLITS}
+    split_lines: dict[str, list] = {split: [] for split in SPLITS}
     for page, lines in by_page.items():
         for example, text, line_id in lines:
             split = (
@@ -130,7 +132,8 @@ def read_line_images(out_dir, split: str, limit: int | None = None) -> tuple:
     """(uint8 gray line images, texts) of a split this module wrote, in order (at most `limit`)."""
     from data.tfrecords import read_examples
 
-    images, texts = [], []
+    images: list = []
+    texts: list = []
     for features in read_examples(out_dir, split, "line examples"):
         if len(images) == limit:
             break

@@ -57,13 +57,14 @@ def render(character: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
     stroke = _STROKES[rng.choice(len(_STROKES), p=_STROKE_WEIGHTS)]
     if stroke is not None:
         glyph = glyph.filter(stroke)
-    glyph = glyph.rotate(rng.uniform(-10, 10), resample=Image.BICUBIC, expand=True)
+    glyph = glyph.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC, expand=True)
     glyph = glyph.crop(glyph.getbbox())
     # EMNIST scales each glyph's box to the frame keeping its aspect ratio (so o/O match in size).
     longest = rng.uniform(18, 24)
     scale = longest / max(glyph.size)
     glyph = glyph.resize(
-        (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS
+        (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))),
+        Image.Resampling.LANCZOS,
     )
     frame = Image.new("L", (SIZE, SIZE))
     shift = rng.integers(-2, 3, size=2)
@@ -107,7 +108,9 @@ def save_preview(
     grid = np.concatenate(
         [np.concatenate(blocks[i * rows : (i + 1) * rows], axis=0) for i in range(columns)], axis=1
     )
-    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+    Image.fromarray(grid).resize(
+        (grid.shape[1] * 2, grid.shape[0] * 2), Image.Resampling.NEAREST
+    ).save(path)
 
 
 def main(argv=None) -> None:
@@ -122,7 +125,7 @@ def main(argv=None) -> None:
     for split, (images, labels) in ((TRAIN_SPLIT, train), (EVAL_SPLIT, evaluation)):
         write_split(images, labels, BYCLASS_CHARACTERS, args.out, split)
     if args.preview:
-        save_preview(*train, args.preview)
+        save_preview(train[0], train[1], args.preview)
 
 
 if __name__ == "__main__":

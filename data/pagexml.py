@@ -26,11 +26,13 @@ def read_pagexml(source) -> Iterator[LineRecord | SkippedLine]:
     return read_xml_pages(source, PAGE_XML)
 
 
-def region_order(page: ET.Element) -> list[ET.Element]:
-    """TextRegions (nested ones included) in reading order."""
+def region_order(page: ET.Element | None) -> list[ET.Element]:
+    """TextRegions (nested ones included) in reading order (none without a Page)."""
+    if page is None:
+        return []
     regions = list(page.iter("TextRegion"))
     order = {region_id: i for i, region_id in enumerate(_ordered_refs(page.find("ReadingOrder")))}
-    return sorted(regions, key=lambda region: order.get(region.get("id"), len(order)))
+    return sorted(regions, key=lambda region: order.get(region.get("id", ""), len(order)))
 
 
 def line_text(line: ET.Element) -> str:
@@ -43,10 +45,11 @@ def line_text(line: ET.Element) -> str:
 def _ordered_refs(group: ET.Element | None) -> list[str]:
     if group is None:
         return []
-    refs = []
+    refs: list[str] = []
     for child in sorted(group, key=_index):  # stable: unindexed (RegionRef) keep document order
-        if child.get("regionRef"):
-            refs.append(child.get("regionRef"))
+        ref = child.get("regionRef")
+        if ref:
+            refs.append(ref)
         refs += _ordered_refs(child)
     return refs
 

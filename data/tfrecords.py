@@ -50,11 +50,11 @@ def balance_classes(images: np.ndarray, labels: np.ndarray, seed: int = 0):
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     cap = int(counts.mean()) if len(counts) else 0
-    keep = [
+    chosen = [
         rng.choice(np.flatnonzero(labels == c), size=min(n, cap), replace=False)
         for c, n in zip(classes, counts)
     ]
-    keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    keep = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
     return images[keep], labels[keep]
 
 

@@ -98,7 +98,7 @@ def resolve_inputs(args) -> tuple:
     missing = [k for k in SYNTHESIS_KEYS if given[k] is None]
     if missing and not root:
         raise DatasetError(f"without --root, give --{missing[0].replace('_', '-')}")
-    trained = trained_dataset_args(root) if missing else {}
+    trained = trained_dataset_args(root) if missing and root else {}
     return model_dir, examples_dir, bank, synthesis_args(trained, given)
 
 

@@ -99,7 +99,7 @@ class HalfCloseH11Protocol(H11Protocol):
     at the client's EOF, before the answer can go out. Here EOF ends the request body (a short
     body is then reported as such) and the connection closes after the answer."""
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             return None  # nothing in flight: close now

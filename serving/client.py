@@ -27,8 +27,12 @@ import dataclasses
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from serving.grpc_client import GrpcClient
 
 from common.push_layout import LINES_MODEL
 from common.signatures import (
@@ -134,7 +138,7 @@ class RestClient:
 
     def predict(self, images: Sequence[ImageInput]) -> list:
         encoded = encode_all(images)
-        body = {
+        body: dict[str, Any] = {
             "signature_name": SERVING_SIGNATURE,
             "instances": [
                 {IMAGE_BYTES_INPUT: {"b64": base64.b64encode(data).decode("ascii")}}
@@ -240,13 +244,14 @@ def _parse_args(argv):
 def main(argv=None) -> int:
     args = _parse_args(argv)
     try:
+        client: RestClient | GrpcClient
         if args.rest:
             client = RestClient(args.rest, args.model, args.version, args.label, args.timeout)
         else:
-            from serving.grpc_client import GrpcClient
+            from serving import grpc_client
 
             address = args.grpc or DEFAULT_GRPC_ADDRESS
-            client = GrpcClient(address, args.model, args.version, args.label, args.timeout)
+            client = grpc_client.GrpcClient(address, args.model, args.version, args.label, args.timeout)
         with client:
             predictions = client.predict(args.images)
     except (PredictionError, ServingError, ValueError) as e:

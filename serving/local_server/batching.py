@@ -98,7 +98,8 @@ class _Task:
     def __init__(self, arrays: dict, size: int):
         self.arrays, self.size = arrays, size
         self.done = threading.Event()
-        self.outputs = self.error = None
+        self.outputs: dict | None = None
+        self.error: BaseException | None = None
 
 
 class _Batch:
@@ -122,7 +123,7 @@ class _BatchQueue:
 
     def __init__(self, servable, signature_name: str, wanted: tuple):
         self.servable, self.signature_name, self.wanted = servable, signature_name, wanted
-        self.batches = collections.deque()
+        self.batches: collections.deque = collections.deque()
 
 
 class Batcher:
@@ -150,10 +151,10 @@ class Batcher:
     def __init__(self, options: BatchingOptions, execute):
         self.options = options
         self._execute = execute  # (servable, signature name, arrays, wanted) -> outputs
-        self._queues = {}  # key -> _BatchQueue; a queue is removed when its last batch is taken
+        self._queues: dict = {}  # key -> _BatchQueue; a queue is removed when its last batch is taken
         self._cond = threading.Condition()
         self._stopped = False
-        self._threads = []
+        self._threads: list = []
 
     def start(self) -> "Batcher":
         for index in range(self.options.num_batch_threads):
@@ -212,6 +213,7 @@ class Batcher:
         task.done.wait()
         if task.error is not None:
             raise task.error
+        assert task.outputs is not None  # set with `done` when there is no error
         return task.outputs
 
     def _work(self) -> None:

@@ -237,12 +237,12 @@ def main(argv=None) -> int:
     models = ", ".join(
         f"{name} {versions}" for name, versions in server.manager.available().items()
     )
-    batching = server.batching
+    options = server.batching
     batching = (
-        f"batching up to {batching.max_batch_size} examples, {batching.batch_timeout_micros} "
-        f"us timeout, {batching.num_batch_threads} threads, {batching.max_enqueued_batches} "
+        f"batching up to {options.max_batch_size} examples, {options.batch_timeout_micros} "
+        f"us timeout, {options.num_batch_threads} threads, {options.max_enqueued_batches} "
         "batches queued"
-        if batching
+        if options
         else "no batching"
     )
     print(

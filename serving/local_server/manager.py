@@ -57,14 +57,14 @@ class ModelManager:
         self._models_dir = Path(models_dir) if models_dir is not None else None
         self._num_versions = max(1, num_versions)
         self.poll_seconds = poll_seconds
-        self._serving = {}  # name -> {version: Servable}, replaced on change, never mutated
-        self._states = {}  # name -> {version: VersionStatus}
-        self._fingerprints = {}  # (name, version) -> fingerprint seen at the previous poll
-        self._failed = {}  # (name, version) -> fingerprint whose load failed
-        self.warmup_requests = {}  # (name, version) -> warm-up requests replayed when loaded
+        self._serving: dict = {}  # name -> {version: Servable}, replaced on change, never mutated
+        self._states: dict = {}  # name -> {version: VersionStatus}
+        self._fingerprints: dict = {}  # (name, version) -> fingerprint seen at the previous poll
+        self._failed: dict = {}  # (name, version) -> fingerprint whose load failed
+        self.warmup_requests: dict = {}  # (name, version) -> warm-up requests replayed when loaded
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle
 
@@ -89,10 +89,9 @@ class ModelManager:
                         version,
                     )
         if self.poll_seconds > 0:
-            self._thread = threading.Thread(
-                target=self._poll_forever, name="model-poller", daemon=True
-            )
-            self._thread.start()
+            thread = threading.Thread(target=self._poll_forever, name="model-poller", daemon=True)
+            thread.start()
+            self._thread = thread
         return self
 
     def stop(self) -> None:

@@ -48,10 +48,10 @@ class JsonDecoder:
             if not probe:
                 break
             probe = probe[0]
-        flat = []
+        flat: list = []
         self._fill(value, 0, shape, dtype, flat)
         if dtype == tf.string:
-            array = np.empty(len(flat), dtype=object)
+            array: np.ndarray = np.empty(len(flat), dtype=np.object_)
             array[:] = flat
             return array.reshape(shape)
         try:
@@ -150,7 +150,7 @@ def request_inputs(doc: dict, inputs_info, decoder: JsonDecoder) -> tuple:
                 "instances is a plain list, but expecting list of objects as multiple "
                 "input tensors required as per tensorinfo_map"
             )
-        columns = {name: [] for name in names}
+        columns: dict[str, list] = {name: [] for name in names}
         for index, item in enumerate(instances):
             item_is_object = isinstance(item, dict) and not _is_b64(item)
             if as_objects != item_is_object:
@@ -226,7 +226,7 @@ def response_json(outputs: dict, row_format: bool) -> dict:
             ((name, array),) = outputs.items()
             return {"outputs": _json_values(array, name)}
         return {"outputs": {name: _json_values(array, name) for name, array in outputs.items()}}
-    batch = None
+    batch: int | None = None
     for name, array in outputs.items():
         if array.ndim == 0:
             raise invalid(f"Tensor name: {name} has no shape information ")
@@ -240,7 +240,9 @@ def response_json(outputs: dict, row_format: bool) -> dict:
     if len(columns) == 1:
         return {"predictions": next(iter(columns.values()))}
     return {
-        "predictions": [{name: values[i] for name, values in columns.items()} for i in range(batch)]
+        "predictions": [
+            {name: values[i] for name, values in columns.items()} for i in range(batch or 0)
+        ]
     }
 
 

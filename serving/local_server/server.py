@@ -76,10 +76,10 @@ class LocalModelServer:
         self.rest = RestApi(manager, max_image_bytes, self.predict)
         self._requested_ports = (rest_port, grpc_port)
         self._grpc_workers = grpc_workers
-        self._http = None
-        self._grpc = None
-        self.rest_port = None
-        self.grpc_port = None
+        self._http: UvicornThread | None = None
+        self._grpc: grpc.Server | None = None
+        self.rest_port: int | None = None
+        self.grpc_port: int | None = None
 
     @property
     def rest_url(self) -> str:
@@ -127,9 +127,9 @@ class LocalModelServer:
         if self.batcher is not None:
             self.batcher.start()
         rest_port, grpc_port = self._requested_ports
-        self._http = UvicornThread(rest_app(self), self.host, rest_port, name="rest-server")
-        self.rest_port = self._http.port
-        self._grpc = grpc.server(
+        http = self._http = UvicornThread(rest_app(self), self.host, rest_port, name="rest-server")
+        self.rest_port = http.port
+        server = self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._grpc_workers),
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
@@ -138,15 +138,15 @@ class LocalModelServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self), self._grpc
+            PredictionService(self), server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), self._grpc)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), server)
         try:
-            self.grpc_port = self._grpc.add_insecure_port(f"{self.host}:{grpc_port}")
+            self.grpc_port = server.add_insecure_port(f"{self.host}:{grpc_port}")
         except RuntimeError:
             self.grpc_port = 0
         if not self.grpc_port:
-            self._http.stop()
+            http.stop()
             if self.batcher is not None:
                 self.batcher.stop()
             self.manager.stop()
