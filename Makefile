@@ -2,6 +2,7 @@
 #   make run   - set up, then run the character pipeline on the embedded sample and push the model
 #                (without --data-dir the CLI would find ../shared/data/emnist or $EMNIST_DIR first)
 #   make test  - set up, then run the test suite
+#   make lint  - set up, then ruff (lint and format check) and mypy on the project's packages
 PYTHON ?= python3.10
 UV_VERSION := 0.9.30
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 UV := $(PYTHON) -m uv
 EXPERIMENT ?= {"dataset": "EmnistDataset", "model": "CharacterModel", "network": "lenet", "train_args": {"epochs": 8}}
 
-.PHONY: setup run test chromium benchmark kubeflow-spec clean
+.PHONY: setup run test lint chromium benchmark kubeflow-spec clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +26,11 @@ run: setup
 
 test: setup chromium
 	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Debian's Chromium drives the web page test headless (Playwright's own browser download fails here).
 chromium:
