@@ -4,8 +4,8 @@
 
 `--model` is a pushed line model (a version, or its model folder: the newest version), `--config`
 the experiment config it was trained with, `--examples` the folder its dataset prepared (real
-lines: the PNG lines of its eval split; synthetic EMNIST lines: texts, seeds and the eval glyph
-bank). The model is rebuilt from the weights it carries (trainer/warm_start.py) and reads the
+lines: the PNG lines of its eval split; synthetic EMNIST lines: texts and seeds, drawn with the
+eval glyph bank that the run's GlyphBanks step wrote, `--glyph-bank`: its glyphs-eval.npz). The model is rebuilt from the weights it carries (trainer/warm_start.py) and reads the
 eval lines with the current decoding, in process, exactly as its serving signature would.
 
 Printed (and returned by `figures`): the area under the ROC curve of confidence against
@@ -16,7 +16,6 @@ share of lines on each side: what a user who rejects doubtful reads would keep a
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -69,7 +68,7 @@ def figures(truths: list, reads: list, confidence_list: list, thresholds=(0.5,))
     return result
 
 
-def eval_images(config, examples_dir: str, limit: int) -> tuple:
+def eval_images(config, examples_dir: str, limit: int, glyph_bank: str | None = None) -> tuple:
     """(uint8 line images as a user would send them, truths) of the eval split."""
     from data.lines import read_line_images
     from trainer.datasets import DATASETS
@@ -79,8 +78,13 @@ def eval_images(config, examples_dir: str, limit: int) -> tuple:
         from data.sentences import read_line_examples
         from transform.line_synthesis import load_glyph_bank, synthesize_lines
 
+        if not glyph_bank:
+            raise SystemExit(
+                "synthetic lines need --glyph-bank: the eval bank (glyphs-eval.npz) of the run's "
+                "GlyphBanks step"
+            )
         texts, seeds = read_line_examples(examples_dir, EVAL_SPLIT)
-        bank = load_glyph_bank(str(Path(examples_dir) / f"glyphs-{EVAL_SPLIT}.npz"))
+        bank = load_glyph_bank(glyph_bank)
         images, _ = synthesize_lines(
             texts[:limit], seeds[:limit], bank, **dataset.synthesis(config.dataset_args)
         )
@@ -118,8 +122,10 @@ def read(config, model_dir: str, images: list, batch: int = 32) -> tuple:
     return texts, confidences
 
 
-def evaluate(config, model_dir: str, examples_dir: str, limit: int = 500) -> dict:
-    images, truths = eval_images(config, examples_dir, limit)
+def evaluate(
+    config, model_dir: str, examples_dir: str, limit: int = 500, glyph_bank: str | None = None
+) -> dict:
+    images, truths = eval_images(config, examples_dir, limit, glyph_bank)
     reads, confidences = read(config, model_dir, images)
     return figures(truths, reads, confidences)
 
@@ -155,10 +161,15 @@ def main(argv=None) -> None:
         "--examples", required=True, help="the prepared examples folder of its dataset"
     )
     parser.add_argument("--limit", type=int, default=500, help="eval lines to read")
+    parser.add_argument("--glyph-bank", help="synthetic lines: the run's eval glyph bank")
     parser.add_argument("--name", default="model")
     args = parser.parse_args(argv)
     result = evaluate(
-        ExperimentConfig.from_json(args.config), args.model, args.examples, args.limit
+        ExperimentConfig.from_json(args.config),
+        args.model,
+        args.examples,
+        args.limit,
+        args.glyph_bank,
     )
     print(json.dumps(result, indent=2))
     thresholds = " | ".join(f"CER kept / rejected at {t}" for t in result["by_threshold"])

@@ -4,7 +4,8 @@ The `.yaml` output is the IR spec that open-source KFP runs (`.json` would be a 
 PipelineJob). Every component runs in one image that has this project installed (see
 kubeflow/Dockerfile), which is why the pipeline names `run_fn` and `preprocessing_fn` by dotted
 path instead of shipping a module file, and why schemas are read from their path in the image.
-Line pipelines also need their two glyph banks (train, test) where the cluster can read them.
+EMNIST line pipelines also read the EMNIST character examples (`--glyph-examples-dir`, the
+character pipeline's examples), from which their GlyphBanks step builds the glyph banks.
 The compiled spec is then completed for open-source KFP (pipeline root, resource requests, no
 cache for the baseline step: kubeflow/spec.py), and every step gets the Beam profile's options.
 """
@@ -18,8 +19,7 @@ from kubeflow.spec import DEFAULT_RESOURCES, RESOURCE_PROFILES, finish
 from pipeline.beam_profiles import DEFAULT_PROFILE, PROFILES, beam_args
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
-from trainer.datasets.base import add_threshold_flags, thresholds_given
-from trainer.datasets.emnist_lines import GLYPH_BANKS
+from trainer.datasets.base import GLYPH_EXAMPLES, add_threshold_flags, thresholds_given
 
 DEFAULT_IMAGE = "ghcr.io/text-recognizer/pipeline:0.1.0"
 IMAGE_SCHEMA_DIR = "/pipeline/schemas"  # where kubeflow/Dockerfile puts schemas/
@@ -32,7 +32,7 @@ def compile_pipeline(
     examples_dir: str,
     serving_model_dir: str,
     image: str = DEFAULT_IMAGE,
-    glyph_banks: tuple = (),
+    glyph_examples_dir: str = "",
     beam_profile: str = DEFAULT_PROFILE,
     extra_beam_args: tuple = (),
     resource_profile: str = DEFAULT_RESOURCES,
@@ -47,7 +47,7 @@ def compile_pipeline(
     from pipeline.pipeline import BASELINE_ID, create_pipeline
     from pipeline.tasks import task_for
 
-    resources = {GLYPH_BANKS: list(glyph_banks)} if glyph_banks else {}
+    resources = {GLYPH_EXAMPLES: glyph_examples_dir} if glyph_examples_dir else {}
     pipeline = create_pipeline(
         pipeline_name=f"text-recognizer-{DATASETS[config.dataset].model_name}",
         pipeline_root=pipeline_root,
@@ -82,11 +82,10 @@ def main(argv=None) -> None:
     parser.add_argument("--serving-dir", required=True, help="where Pusher writes <version>/")
     parser.add_argument("--image", default=DEFAULT_IMAGE)
     parser.add_argument(
-        "--glyph-banks",
-        nargs=2,
-        default=(),
-        metavar=("TRAIN", "TEST"),
-        help="lines: the train and test glyph banks (.npz)",
+        "--glyph-examples-dir",
+        default="",
+        help="EMNIST lines: EMNIST character examples (train/ and eval/ TFRecords, the character "
+        "pipeline's --examples-dir) to build the glyph banks from",
     )
     add_threshold_flags(parser, DATASETS.values())
     parser.add_argument(
@@ -122,8 +121,8 @@ def main(argv=None) -> None:
         beam_args(args.beam_profile, args.beam_arg)  # BeamProfileError is a ConfigError
     except ConfigError as e:
         parser.error(str(e))
-    if GLYPH_BANKS in DATASETS[config.dataset].resources and not args.glyph_banks:
-        parser.error(f"{config.dataset} pipelines need --glyph-banks TRAIN TEST")
+    if GLYPH_EXAMPLES in DATASETS[config.dataset].resources and not args.glyph_examples_dir:
+        parser.error(f"{config.dataset} pipelines need --glyph-examples-dir DIR")
     path = compile_pipeline(
         config,
         args.output,
@@ -131,7 +130,7 @@ def main(argv=None) -> None:
         args.examples_dir,
         args.serving_dir,
         args.image,
-        tuple(args.glyph_banks),
+        args.glyph_examples_dir,
         args.beam_profile,
         tuple(args.beam_arg),
         args.resources,

@@ -12,24 +12,28 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
+from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.common.importer import Importer
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2
 
 from common.push_layout import newest_version
+from components import glyph_banks
 from components.anomalies_gate import AnomaliesGate
 from components.evaluator import Evaluator
 from components.latest_pushed_model import LatestPushedModel
 from components.pusher import Pusher
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
+from data.versions import example_input
 from pipeline.tasks import Task
 
 RUN_FN = "trainer.run.run_fn"
 BASELINE_ID = "latest_pushed_model"
+GLYPH_EXAMPLES_ID = "GlyphExampleGen"
 
 
-def _baseline(serving_model_dir: str) -> LatestPushedModel:
+def _baseline(serving_model_dir: str) -> BaseComponent:
     """The step that outputs the newest pushed (so latest blessed) model. A local push
     destination is looked at now, keying the step's cache by its newest version; a remote one is
     not (compiling needs no credentials), and compiled specs disable this step's cache."""
@@ -40,10 +44,11 @@ def _baseline(serving_model_dir: str) -> LatestPushedModel:
     )
 
 
-def _tuning(task: Task, transform, schema_gen, hyperparameters) -> tuple:
+def _tuning(task: Task, transform, schema_gen, hyperparameters, banks: dict) -> tuple:
     """(step, output key) giving the Trainer its hyperparameters, or (): with `hyperparameters`
     (a best_hyperparameters artifact of an earlier run) an Importer of it, else the Tuner when
-    the config has a "tune" space (trainer/tuner.py)."""
+    the config has a "tune" space (trainer/tuner.py), given the glyph `banks` if any (its trials
+    redraw lines as the Trainer does)."""
     if hyperparameters is not None:
         from tfx.types.standard_artifacts import HyperParameters
 
@@ -52,14 +57,50 @@ def _tuning(task: Task, transform, schema_gen, hyperparameters) -> tuple:
         ), "result"
     if not json.loads(task.trainer_config["experiment"]).get("tune"):
         return ()
-    from trainer.tuner import tuner_component
+    from trainer.tuner import TUNER_FN, TUNER_ID, tuner_component
 
-    return tuner_component(
-        transform.outputs["transformed_examples"],
-        transform.outputs["transform_graph"],
-        schema_gen.outputs["schema"],
-        task.trainer_config,
-    ), "best_hyperparameters"
+    inputs = {
+        "examples": transform.outputs["transformed_examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema_gen.outputs["schema"],
+        "custom_config": task.trainer_config,
+    }
+    tuner = (
+        glyph_banks.Tuner(**banks, tuner_fn=TUNER_FN, **inputs).with_id(TUNER_ID)
+        if banks
+        else tuner_component(**inputs)
+    )
+    return tuner, "best_hyperparameters"
+
+
+def import_example_gen(examples_dir: str) -> ImportExampleGen:
+    """Reads `examples_dir`'s train/ and eval/ TFRecords; a prepared dataset version
+    (`<series>/span-<N>`, data.versions) as span N of its series, so the examples artifact
+    carries the span and the same span's files hit the cache."""
+    input_base, prefix, span = example_input(examples_dir)
+    return ImportExampleGen(
+        input_base=input_base,
+        input_config=example_gen_pb2.Input(
+            splits=[
+                example_gen_pb2.Input.Split(name=split, pattern=f"{prefix}{split}/*")
+                for split in (TRAIN_SPLIT, EVAL_SPLIT)
+            ]
+        ),
+        range_config=None
+        if span is None
+        else range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+        ),
+    )
+
+
+def _glyph_banks(task: Task) -> tuple:
+    """(ImportExampleGen of the EMNIST character examples, GlyphBanks step) for a task that draws
+    its lines with glyph banks, else ()."""
+    if not task.glyph_examples:
+        return ()
+    examples = import_example_gen(task.glyph_examples).with_id(GLYPH_EXAMPLES_ID)
+    return examples, glyph_banks.GlyphBanksComponent(examples=examples.outputs["examples"])
 
 
 def create_pipeline(
@@ -77,37 +118,38 @@ def create_pipeline(
     """ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomaliesGate
     -> Transform [-> Tuner, or an Importer of `hyperparameters`] -> Trainer -> Evaluator
     (against the latest blessed model) [-> Pusher, which skips a model that is already the
-    newest pushed version].
+    newest pushed version]. A task with `glyph_examples` adds an ImportExampleGen of those EMNIST
+    characters -> GlyphBanks, whose banks Transform and the Trainer draw lines with.
 
-    `examples_dir` holds `train/` and `eval/` TFRecords of tf.Example. Without
+    `examples_dir` holds `train/` and `eval/` TFRecords of tf.Example (import_example_gen). Without
     `serving_model_dir` there is no Pusher: the model is trained and evaluated only. The baseline
     is the newest model in `serving_model_dir` (LatestPushedModel); without one, or with
     `baseline=False`, models are gated by the value thresholds alone.
     """
-    example_gen = ImportExampleGen(
-        input_base=examples_dir,
-        input_config=example_gen_pb2.Input(
-            splits=[
-                example_gen_pb2.Input.Split(name=split, pattern=f"{split}/*")
-                for split in (TRAIN_SPLIT, EVAL_SPLIT)
-            ]
-        ),
-    )
+    example_gen = import_example_gen(examples_dir)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=task.schema_file)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    transform = Transform(
+    glyph_steps = _glyph_banks(task)
+    banks = (
+        {glyph_banks.BANKS_KEY: glyph_steps[1].outputs[glyph_banks.BANKS_KEY]}
+        if glyph_steps
+        else {}
+    )
+    transform = (glyph_banks.Transform if banks else Transform)(
+        **banks,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=task.preprocessing_fn,
         custom_config=task.transform_config,
     )
     transform.add_upstream_node(anomalies_gate)
-    tuning = _tuning(task, transform, schema_gen, hyperparameters)
-    trainer = Trainer(
+    tuning = _tuning(task, transform, schema_gen, hyperparameters, banks)
+    trainer = (glyph_banks.Trainer if banks else Trainer)(
+        **banks,
         run_fn=RUN_FN,
         hyperparameters=tuning[0].outputs[tuning[1]] if tuning else None,
         examples=transform.outputs["transformed_examples"],
@@ -132,6 +174,7 @@ def create_pipeline(
         schema_gen,
         example_validator,
         anomalies_gate,
+        *glyph_steps,
         transform,
         *tuning[:1],
         trainer,

@@ -27,16 +27,15 @@ from common.push_layout import LINES_MODEL
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT
 from data.sentences import read_line_examples
+from data.versions import COMPLETE_MARKER, SPAN_PREFIX, spans
 from evaluation.line_grid import save_prediction_grid
 from evaluation.text_metrics import character_error_rate
 from serving.predictors import LinePredictor, PredictionError, resolve_model_dir
 from trainer import METRICS_FILE
 from trainer.datasets.emnist_lines import EmnistLinesDataset
-from trainer.datasets.prepared import COMPLETE_MARKER
 from transform.line_synthesis import load_glyph_bank, synthesize_lines
 
 SYNTHESIS_KEYS = ("max_length", "min_overlap", "max_overlap")
-EVAL_BANK = f"glyphs-{EVAL_SPLIT}.npz"
 LINES_PIPELINE = f"text-recognizer-{LINES_MODEL}"
 
 
@@ -52,14 +51,26 @@ def trained_dataset_args(root: Path) -> dict:
 
 
 def line_examples_for(root: Path, dataset_args: dict) -> Path:
-    """The line examples directory under `root` prepared with `dataset_args`."""
-    for directory in sorted((root / "line_examples").glob("*")):
-        marker = directory / COMPLETE_MARKER
-        if marker.is_file() and json.loads(marker.read_text())[-1] == dataset_args:
-            return directory
+    """The newest span of line examples under `root` prepared with `dataset_args`."""
+    for series in sorted((root / "line_examples").glob("*")):
+        found = spans(series)
+        marker = series / f"{SPAN_PREFIX}{found[-1]}" / COMPLETE_MARKER if found else None
+        if marker and json.loads(marker.read_text())[-1] == dataset_args:
+            return marker.parent
     raise DatasetError(
         f"no complete line examples under {root / 'line_examples'} for {dataset_args}"
     )
+
+
+def run_eval_bank(root: Path | None) -> Path:
+    """The eval glyph bank that the newest run under `root` built (its GlyphBanks step)."""
+    from components.glyph_banks import run_bank_paths
+    from training.outputs import latest_run
+
+    banks = run_bank_paths(latest_run(str(root / "metadata.sqlite"))) if root else {}
+    if not banks:
+        raise DatasetError("give --glyph-bank (or --root of a lines run with its GlyphBanks step)")
+    return Path(banks["glyph_banks"][1])
 
 
 def synthesis_args(trained: dict, given: dict) -> dict:
@@ -93,7 +104,7 @@ def resolve_inputs(args) -> tuple:
         examples_dir = line_examples_for(root, trained_dataset_args(root))
     else:
         raise DatasetError("give --examples-dir (or --root)")
-    bank = Path(args.glyph_bank) if args.glyph_bank else examples_dir / EVAL_BANK
+    bank = Path(args.glyph_bank) if args.glyph_bank else run_eval_bank(root)
     given = {k: getattr(args, k) for k in SYNTHESIS_KEYS}
     missing = [k for k in SYNTHESIS_KEYS if given[k] is None]
     if missing and not root:
@@ -122,9 +133,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--model", help="pushed model: a version dir, or the dir of versions (newest)"
     )
-    parser.add_argument("--examples-dir", help="line examples dir (with eval/ and glyphs-eval.npz)")
+    parser.add_argument("--examples-dir", help="line examples dir (with eval/)")
     parser.add_argument(
-        "--glyph-bank", help=f"eval glyph bank (default: <examples dir>/{EVAL_BANK})"
+        "--glyph-bank", help="eval glyph bank (default: the one the newest run under --root built)"
     )
     parser.add_argument(
         "--max-length", type=int, help="default: as the newest lines Trainer run under --root"

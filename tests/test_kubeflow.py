@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from kubeflow.runner import IMAGE_SCHEMA_DIR, compile_pipeline, main
+from kubeflow.spec import executor_of
 from trainer.config import ExperimentConfig
 
 COMPONENTS = [
@@ -70,23 +71,57 @@ def test_cli_rejects_a_bad_config_before_compiling(tmp_path, capsys):
     assert not output.exists()
 
 
-def test_line_pipeline_compiles_with_its_glyph_banks(tmp_path):
+def test_line_pipeline_builds_its_glyph_banks_from_emnist_examples(tmp_path):
     output = tmp_path / "lines.yaml"
     config = ExperimentConfig.from_dict({"dataset": "EmnistLinesDataset", "model": "LineModelCtc"})
-    banks = ("gs://bucket/glyphs-train.npz", "gs://bucket/glyphs-eval.npz")
     compile_pipeline(
         config,
         str(output),
         "gs://b/root",
         "gs://b/lines",
         "gs://b/serving/lines",
-        glyph_banks=banks,
+        glyph_examples_dir="gs://b/emnist",
         max_cer=0.2,
     )
     spec = yaml.safe_load(output.read_text())
     tasks = spec["root"]["dag"]["tasks"]
     assert spec["pipelineInfo"]["name"] == "text-recognizer-lines"
+    glyph_examples = tasks["GlyphExampleGen"]["inputs"]["parameters"]["input_base"]
+    assert glyph_examples == {"runtimeValue": {"constant": "gs://b/emnist"}}
+    assert tasks["GlyphBanks"]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "examples",
+        "producerTask": "GlyphExampleGen",
+    }
+    for consumer in ("Transform", "Trainer"):
+        assert tasks[consumer]["inputs"]["artifacts"]["glyph_banks"]["taskOutputArtifact"] == {
+            "outputArtifactKey": "glyph_banks",
+            "producerTask": "GlyphBanks",
+        }, consumer
+        args = executor_of(spec, consumer)["container"]["args"]
+        assert f"components.glyph_banks.{consumer}Executor" in args, consumer
+    assert "components.glyph_banks.Executor" in executor_of(spec, "GlyphBanks")["container"]["args"]
     transform = str(tasks["Transform"]["inputs"]["parameters"])
-    assert all(bank in transform for bank in banks)
     assert "transform.line_preprocessing.preprocessing_fn" in transform
+    assert ".npz" not in transform  # the banks are an artifact now, not paths in the config
     assert f"{IMAGE_SCHEMA_DIR}/emnist_lines/schema.pbtxt" in str(tasks["ImportSchemaGen"])
+
+
+def test_cli_asks_a_line_pipeline_for_its_glyph_examples(tmp_path, capsys):
+    output = tmp_path / "lines.yaml"
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                '{"dataset": "EmnistLinesDataset", "model": "LineModelCtc"}',
+                "--output",
+                str(output),
+                "--pipeline-root",
+                "r",
+                "--examples-dir",
+                "e",
+                "--serving-dir",
+                "s",
+            ]
+        )
+    assert exited.value.code == 2
+    assert "EmnistLinesDataset pipelines need --glyph-examples-dir DIR" in capsys.readouterr().err
+    assert not output.exists()

@@ -76,12 +76,18 @@ def _transformed(dataset_name: str, work_dir: str):
     )
     examples_dir, resources = dataset.prepare(config, None, work_dir)
     task = task_for(config, resources, SCHEMA_DIR)
+    custom_config = task.transform_config
+    if task.glyph_examples:  # what the pipeline's GlyphBanks step does
+        from components.glyph_banks import SPLITS, bank_paths, build_glyph_banks
+
+        build_glyph_banks([f"{task.glyph_examples}/{s}" for s in SPLITS], f"{work_dir}/banks")
+        custom_config = {**custom_config, "glyph_banks": bank_paths(f"{work_dir}/banks")}
     schema = io_utils.parse_pbtxt_file(task.schema_file, schema_pb2.Schema())
     raw = _raw_batch(examples_dir, schema)
     module, name = task.preprocessing_fn.rsplit(".", 1)
     preprocessing_fn = getattr(importlib.import_module(module), name)
-    if task.transform_config:
-        preprocessing_fn = functools.partial(preprocessing_fn, custom_config=task.transform_config)
+    if custom_config:
+        preprocessing_fn = functools.partial(preprocessing_fn, custom_config=custom_config)
     out = f"{work_dir}/transform_fn"
     metadata = dataset_metadata.DatasetMetadata(schema)
     with beam.Pipeline(argv=["--runner=FnApiRunner"]) as pipeline:

@@ -8,7 +8,8 @@ with new seeds, to draw fresh lines every epoch.
 
 `custom_config`: {"glyph_banks": [train bank path, test bank path], "synthesis": the keyword
 arguments of `synthesize_lines` (max_length, min_overlap, max_overlap), derived from the dataset
-arguments by trainer.datasets.emnist_lines}.
+arguments by trainer.datasets.emnist_lines}. The pipeline's GlyphBanks step builds the banks and
+its Transform (`components.glyph_banks.Transform`) adds their paths when it runs.
 """
 
 import tensorflow as tf
@@ -36,6 +37,11 @@ def draw_lines(texts, seeds, glyph_sets, banks: list, synthesis: dict):
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     """tf.Transform entry point: the drawn image, its label, and the fields to redraw it."""
+    if "glyph_banks" not in custom_config:
+        raise ValueError(
+            "custom_config has no 'glyph_banks': EMNIST lines are drawn by "
+            "components.glyph_banks.Transform, given the GlyphBanks step's output"
+        )
     flat = {key: tf.reshape(value, [-1]) for key, value in inputs.items()}
     banks = [load_glyph_bank(path) for path in custom_config["glyph_banks"]]
     images, labels = draw_lines(

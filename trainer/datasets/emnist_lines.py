@@ -1,21 +1,21 @@
 """EmnistLinesDataset: lines of Brown-corpus text drawn from EMNIST glyphs by Transform.
 
-Each example carries only its text, a seed and a glyph set; the two glyph banks (train glyphs for
-train lines, test glyphs for eval lines) are the dataset's resources, read by Transform to draw
-the lines and by the Trainer to redraw them every epoch (`resample_every_epoch`).
+Each example carries only its text, a seed and a glyph set. The two glyph banks that draw them
+(train glyphs for train lines, test glyphs for eval lines) are built in the pipeline by the
+GlyphBanks step from the EMNIST character examples (`components.glyph_banks`), whose folder is
+this dataset's resource; its Transform and Trainer find their paths in custom_config under
+"glyph_banks", Transform to draw the lines, the Trainer to redraw them every epoch
+(`resample_every_epoch`).
 """
 
 from pathlib import Path
 
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
-from data.sample import SAMPLE_DIR
-from trainer.datasets.base import LineDataset
-from trainer.datasets.emnist import locate_emnist
-from trainer.datasets.prepared import prepared_dir
+from data.versions import text_digest, versioned_dir
+from trainer.datasets.base import GLYPH_EXAMPLES, LineDataset
 
-GLYPH_BANKS = "glyph_banks"  # resource: [train bank path, test bank path]
-# Glyphs kept per class in each bank: the banks are constants of the Transform graph.
-MAX_GLYPHS_PER_CLASS = 300
+# custom_config and resource key (components.glyph_banks.BANKS_KEY): [train bank, test bank] paths
+GLYPH_BANKS = "glyph_banks"
 _SEED_STRIDE = 1_000_003  # seeds of redrawn lines: seed + epoch * stride
 
 
@@ -31,7 +31,7 @@ class EmnistLinesDataset(LineDataset):
     }
     schema = "emnist_lines"
     preprocessing_fn = "transform.line_preprocessing.preprocessing_fn"
-    resources = (GLYPH_BANKS,)
+    resources = (GLYPH_EXAMPLES,)
 
     def validate(self, args: dict) -> None:
         if args["min_overlap"] > args["max_overlap"]:
@@ -45,31 +45,34 @@ class EmnistLinesDataset(LineDataset):
         return {key: args[key] for key in ("max_length", "min_overlap", "max_overlap")}
 
     def prepare(self, config, source: str | None, work_dir: str) -> tuple:
-        """Text windows of the sentence corpus, and the two glyph banks to draw them: glyphs from
-        the official EMNIST files under `source`, else from the embedded sample; sentences from
-        the Brown corpus when NLTK finds it, else from the shipped sample (see data.sentences)."""
-        from data.sentences import locate_sentences
+        """Text windows of the sentence corpus (the Brown corpus when NLTK finds it, else the
+        shipped sample; see data.sentences), and as resource the EMNIST character examples the
+        glyph banks are built from: the character dataset's, prepared from the official EMNIST
+        files under `source`, else the embedded sample."""
+        from data.sentences import load_sentences, locate_sentences
+        from trainer.config import ExperimentConfig
+        from trainer.datasets.emnist import EmnistDataset
 
-        glyphs = locate_emnist(source, self.name)
-        sentences = locate_sentences()
-        print(f"{self.name}: sentences from {sentences}", flush=True)
-        origin = "sample" if glyphs == SAMPLE_DIR else str(glyphs)
+        characters = ExperimentConfig.from_dict({"dataset": EmnistDataset.name})
+        glyph_examples, _ = EmnistDataset().prepare(characters, source, work_dir)
+        origin = locate_sentences()
+        print(f"{self.name}: sentences from {origin}", flush=True)
+        sentences = load_sentences()
         args = config.dataset_args
-        names = [f"glyphs-{split}.npz" for split in (TRAIN_SPLIT, EVAL_SPLIT)]
-        identity = ["lines", origin, sentences, args]
-        with prepared_dir(Path(work_dir) / "line_examples", identity) as (out, partial):
+        with versioned_dir(
+            Path(work_dir) / "line_examples",
+            ["lines", origin, args],
+            dataset=self.name,
+            source=origin,
+            inputs={"sentences": text_digest("\n".join(sentences))},
+            args=args,
+        ) as (out, partial):
             if partial:
-                _write_examples(None if glyphs == SAMPLE_DIR else str(glyphs), partial, args, names)
-        return out, {GLYPH_BANKS: [str(out / name) for name in names]}
+                _write_examples(sentences, partial, args)
+        return out, {GLYPH_EXAMPLES: str(glyph_examples)}
 
     def transform_config(self, config, resources: dict) -> dict:
-        return {
-            GLYPH_BANKS: list(resources[GLYPH_BANKS]),
-            "synthesis": self.synthesis(config.dataset_args),
-        }
-
-    def trainer_config(self, config, resources: dict) -> dict:
-        return {GLYPH_BANKS: list(resources[GLYPH_BANKS])}
+        return {"synthesis": self.synthesis(config.dataset_args)}
 
     def training_data(self, train, config, custom_config: dict) -> tuple:
         if not config.dataset_args["resample_every_epoch"]:
@@ -122,21 +125,10 @@ def _epoch_counter(variable):
     return EpochCounter()
 
 
-def _write_examples(source: str | None, out: Path, args: dict, bank_names: list) -> None:
-    from data.emnist import read_emnist
-    from data.sentences import load_sentences, sentence_windows, write_line_examples
-    from data.tfrecords import read_split
-    from transform.line_synthesis import GlyphBank, save_glyph_bank
+def _write_examples(sentences: list, out: Path, args: dict) -> None:
+    from data.sentences import sentence_windows, write_line_examples
 
-    sentences = load_sentences()
     sizes = {TRAIN_SPLIT: args["num_train"], EVAL_SPLIT: args["num_eval"]}
-    for glyph_set, (split, bank_name) in enumerate(zip((TRAIN_SPLIT, EVAL_SPLIT), bank_names)):
+    for glyph_set, split in enumerate((TRAIN_SPLIT, EVAL_SPLIT)):
         texts = sentence_windows(sentences, args["max_length"], sizes[split], seed=glyph_set)
         write_line_examples(texts, out, split, seed=glyph_set, glyph_set=glyph_set)
-        if source:
-            glyphs = read_emnist(source, "byclass", "train" if glyph_set == 0 else "test")
-            images, labels = glyphs.images, glyphs.labels
-        else:
-            images, labels, _ = read_split(SAMPLE_DIR, split)
-        bank = GlyphBank(images, labels, max_per_class=MAX_GLYPHS_PER_CLASS)
-        save_glyph_bank(str(out / bank_name), bank)
