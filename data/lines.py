@@ -13,9 +13,7 @@ that end up with empty text or that cannot be cropped are skipped and counted.
 """
 
 import argparse
-import datetime
 import io
-import json
 import sys
 import time
 from collections import Counter
@@ -28,7 +26,6 @@ from tqdm import tqdm
 from common.quiet import quiet
 from data.alto import read_alto
 from data.charset import CharsetCounts, to_line_charset
-from data.download import file_sha256
 from data.errors import DatasetError
 from data.features import (
     DEFAULT_NUM_SHARDS,
@@ -124,7 +121,7 @@ def convert(
         "unknown_eval_pages": sorted(eval_pages - set(by_page)),
         "seconds": round(time.monotonic() - started, 1),
     }
-    _write_metadata(report, source, out, seed, eval_fraction, progress)
+    _write_metadata(report, source, out, seed, eval_fraction)
     return report
 
 
@@ -235,23 +232,18 @@ def _example(record, text: str) -> bytes:
     ).SerializeToString(deterministic=True)
 
 
-def _write_metadata(
-    report: dict, source: Path, out: Path, seed: int, eval_fraction: float, progress: bool
-):
-    """OUT/metadata.json: provenance of the conversion (every input file's sha256) and its report."""
-    files = sorted(p for p in source.rglob("*") if p.is_file())
-    digests = {
-        p.relative_to(source).as_posix(): file_sha256(p)
-        for p in tqdm(files, desc="hashing inputs", unit="file", disable=not progress)
-    }
-    metadata = {
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "seed": seed,
-        "eval_fraction": eval_fraction,
-        **report,
-        "input_sha256": digests,
-    }
-    (out / "metadata.json").write_text(json.dumps(metadata, indent=1, ensure_ascii=False) + "\n")
+def _write_metadata(report: dict, source: Path, out: Path, seed: int, eval_fraction: float):
+    """OUT/metadata.json (data.versions): provenance (every input file's sha256) and the report."""
+    from data.versions import file_digests, write_metadata
+
+    write_metadata(
+        out,
+        dataset=f"{report['format']} lines",
+        source=source.resolve(),
+        inputs=file_digests(source),
+        args={"seed": seed, "eval_fraction": eval_fraction},
+        **{key: value for key, value in report.items() if key not in ("source", "out")},
+    )
 
 
 def main(argv=None) -> int:

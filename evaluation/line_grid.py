@@ -2,12 +2,14 @@
 benchmarks draw (lines as drawn, augmented, or read by a model against their truth)."""
 
 from pathlib import Path
+from typing import BinaryIO
 
 from matplotlib.figure import Figure
 
 
-def save_line_grid(images, captions, path: Path, title: str, colors=None) -> None:
-    """`images`: uint8 or [0, 1] float arrays [H, W]; `colors`: optional caption colour per row."""
+def save_line_grid(images, captions, path: str | Path | BinaryIO, title: str, colors=None) -> None:
+    """`images`: uint8 or [0, 1] float arrays [H, W]; `colors`: optional caption colour per row;
+    `path`: a PNG file, or a binary stream to write the PNG to."""
     height = 1.25 * len(images) + 0.6
     fig = Figure(figsize=(12, height))
     axes = fig.subplots(len(images), 1, squeeze=False)
@@ -29,7 +31,9 @@ def save_line_grid(images, captions, path: Path, title: str, colors=None) -> Non
     fig.savefig(path, dpi=100)
 
 
-def save_prediction_grid(images, truths, predictions, path: Path, title: str) -> None:
+def save_prediction_grid(
+    images, truths, predictions, path: str | Path | BinaryIO, title: str
+) -> None:
     """Each line with its truth and the (text, confidence) read from it, misreads in red."""
     from evaluation.text_metrics import character_error_rate
 

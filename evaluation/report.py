@@ -9,9 +9,9 @@ Trainer's training_metrics.json (training curves, kept epoch), the run's config 
 
 What TFMA did not keep, the report computes once from the eval split the Evaluator read, with the
 run's trained model (its `from_examples` signature, as TFMA called it): the confusion matrix of a
-character model, the most frequent character substitutions of a line model, and the worst-read
-examples. (The Evaluator's EvalConfig asks TFMA for no confusion plot and no predictions, and a
-run already evaluated cannot be asked again.)
+character model, the most frequent character substitutions of a line model (and the characters
+it dropped and added), and the worst-read examples. (The Evaluator's EvalConfig asks TFMA for
+no confusion plot and no predictions, and a run already evaluated cannot be asked again.)
 
 It finds runs through `training.runs` (ML Metadata), the one import here from the runner layer.
 """
@@ -112,6 +112,12 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 def substitutions(truth: str, read: str) -> list:
     """The (truth char, read char) pairs a minimal edit alignment substitutes."""
+    return [(a, b) for a, b in edits(truth, read) if a and b]
+
+
+def edits(truth: str, read: str) -> list:
+    """The (truth char, read char) pairs a minimal edit alignment changes: substitutions, and
+    deletions (read "") and insertions (truth "")."""
     rows, cols = len(truth) + 1, len(read) + 1
     cost = np.zeros((rows, cols), int)
     cost[:, 0], cost[0, :] = range(rows), range(cols)
@@ -123,14 +129,16 @@ def substitutions(truth: str, read: str) -> list:
                 cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]),
             )
     pairs, i, j = [], rows - 1, cols - 1
-    while i and j:
-        if cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
+    while i or j:
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
             if truth[i - 1] != read[j - 1]:
                 pairs.append((truth[i - 1], read[j - 1]))
             i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
+        elif i and cost[i, j] == cost[i - 1, j] + 1:
+            pairs.append((truth[i - 1], ""))
             i -= 1
         else:
+            pairs.append(("", read[j - 1]))
             j -= 1
     return pairs[::-1]
 
@@ -223,6 +231,17 @@ def worst_figure(rows: list, lines: bool, path: str) -> bytes:
     return _png(fig)
 
 
+def _dropped_added_html(counts: collections.Counter) -> str:
+    """The characters the model dropped and added most often (an early CTC model reads little
+    but blanks, so its errors are deletions, which no substitution shows)."""
+    parts = []
+    for name, side in (("dropped", 0), ("added", 1)):
+        chars = [(pair[side], n) for pair, n in counts.most_common() if not pair[1 - side]]
+        listed = ", ".join(f"{c!r} {n}" for c, n in chars[:20])
+        parts.append(f"{name} {sum(n for _, n in chars)}" + (f" ({listed})" if listed else ""))
+    return f"<p>Characters {html.escape('; '.join(parts))}.</p>"
+
+
 def validation_html(run) -> str:
     if run.blessed is None:
         return "<p>Not evaluated.</p>"
@@ -309,15 +328,14 @@ def build(run, baseline, out: str) -> str:
         )
     rows = predictions(run, config)
     if lines:
-        counts = collections.Counter(
-            p for row in rows for p in substitutions(row["truth"], row["read"])
-        )
+        counts = collections.Counter(p for row in rows for p in edits(row["truth"], row["read"]))
         sections.append(
             f"<h2>Most frequent substitutions ({len(rows)} eval lines)</h2>"
             + table_html(
-                [[repr(a), repr(b), n] for (a, b), n in counts.most_common(20)],
+                [[repr(a), repr(b), n] for (a, b), n in counts.most_common() if a and b][:20],
                 ["truth", "read", "count"],
             )
+            + _dropped_added_html(counts)
         )
     else:
         sections.append(

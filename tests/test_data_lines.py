@@ -146,7 +146,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     metadata = json.loads((out / "metadata.json").read_text())
     assert (
         metadata["splits"][TRAIN_SPLIT]["lines"] == 16
-        and metadata["seed"] == 0
+        and metadata["args"]["seed"] == 0
         and metadata["created_at"]
     )
     assert (

@@ -1,9 +1,10 @@
 """The Trainer's `run_fn`: builds the configured network, fits it on Transform's output, exports.
 
 `custom_config` holds the experiment config (validated JSON, under "experiment") and the
-dataset's trainer resources (e.g. glyph banks); everything that depends on the model kind or the
-dataset is looked up once in their registries. Training figures (examples/s, history) are
-written to `training_metrics.json` in the model run directory, for benchmarks and scripts.
+dataset's trainer config (glyph bank paths: added by components.glyph_banks.Trainer); everything
+that depends on the model kind or the dataset is looked up once in their registries. Training
+figures (examples/s, history) are written to `training_metrics.json` in the model run directory,
+for benchmarks and scripts.
 """
 
 import json
@@ -22,6 +23,7 @@ from trainer.best_epoch import LAST, KeepBest, ValidationCer
 from trainer.config import ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
+from trainer.sample_predictions import sample_predictions
 from trainer.warm_start import save_weights, warm_start
 
 
@@ -86,6 +88,10 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args, config, tf_transform_output, val_cer=monitor == "val_cer"
     )
     callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir))
+    samples = _dataset(
+        fn_args, fn_args.eval_files, tf_transform_output, config.train_args["batch_size"], False
+    )
+    callbacks += sample_predictions(kind, dataset, model, config, samples, fn_args.model_run_dir)
     if config.train_args["warm_start"]:
         print(warm_start(model, config, config.train_args["warm_start"]))
     if monitor != LAST:

@@ -24,7 +24,11 @@ from common.quiet import quiet
 from training.outputs import RUN_TYPE, custom_property, open_store, run_nodes
 
 # The TFMA metric a model is gated on, by the dataset type: (name, higher is better).
-GATING = {"characters": ("sparse_categorical_accuracy", True), "lines": ("cer", False)}
+GATING = {
+    "characters": ("sparse_categorical_accuracy", True),
+    "lines": ("cer", False),
+    "pages": ("mean_iou", True),
+}
 
 
 @dataclasses.dataclass
@@ -381,9 +385,9 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def tensorboard_logdir(runs: list, folder: str) -> str:
-    """A TensorBoard logdir over `runs`: per run, its Trainer's per-epoch scalars (links to what
-    the Keras TensorBoard callback wrote) and an HParams record (the config it trained, its final
-    TFMA metrics); per trial of a tuned run, one HParams record with its objective. Records are
+    """A TensorBoard logdir over `runs`: per run, its Trainer's per-epoch scalars and sample
+    predictions (links to what the Keras TensorBoard callback and SamplePredictions wrote) and an
+    HParams record (the config it trained, its final TFMA metrics); per trial of a tuned run, one HParams record with its objective. Records are
     written once per run or trial, so rebuilding the folder adds only new runs."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hparams
@@ -404,7 +408,7 @@ def tensorboard_logdir(runs: list, folder: str) -> str:
         if not model_run:
             continue
         os.makedirs(os.path.join(folder, run.name), exist_ok=True)
-        for split in ("train", "validation"):
+        for split in ("train", "validation", "samples"):  # samples: trainer.sample_predictions
             link = os.path.join(folder, run.name, split)
             if os.path.isdir(os.path.join(model_run, split)) and not os.path.lexists(link):
                 os.symlink(os.path.join(model_run, split), link)

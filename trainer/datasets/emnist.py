@@ -1,17 +1,18 @@
 """EmnistDataset: EMNIST ByClass characters, from the official files or the embedded sample.
 
 `dataset_args` (subsampling, class balancing) are applied once when the examples are prepared,
-and the result is kept under a name derived from the source and the arguments, so a rerun finds
-the same files and the pipeline's cache holds.
+as a version of the source and the arguments (data.versions), so a rerun on the same files finds
+the same span and the pipeline's cache holds.
 """
 
+import shutil
 from pathlib import Path
 
 from data.emnist import BYCLASS_CHARACTERS
 from data.features import EVAL_SPLIT, IMAGE_SIZE, TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
+from data.versions import file_digests, versioned_dir
 from trainer.datasets.base import CharacterDataset
-from trainer.datasets.prepared import prepared_dir
 
 
 class EmnistDataset(CharacterDataset):
@@ -31,9 +32,14 @@ class EmnistDataset(CharacterDataset):
     def prepare(self, config, source: str | None, work_dir: str) -> tuple:
         args = config.dataset_args
         origin = locate_emnist(source, self.name)
-        if origin == SAMPLE_DIR and args == self.args:
-            return SAMPLE_DIR, {}
-        with prepared_dir(Path(work_dir) / "examples", [str(origin), args]) as (out, partial):
+        with versioned_dir(
+            Path(work_dir) / "examples",
+            [str(origin), args],
+            dataset=self.name,
+            source=str(origin),
+            inputs=file_digests(origin),
+            args=args,
+        ) as (out, partial):
             if partial:
                 _write_examples(None if origin == SAMPLE_DIR else origin, partial, args)
         return out, {}
@@ -66,6 +72,10 @@ def _write_examples(source: Path | None, out: Path, args: dict) -> None:
     fraction = args["subsample_fraction"]
     if source:
         convert_emnist(source, out, fraction if fraction < 1 else None, args["balance"])
+        return
+    if fraction == 1 and not args["balance"]:  # the sample as shipped: its shards, copied
+        for split in (TRAIN_SPLIT, EVAL_SPLIT):
+            shutil.copytree(SAMPLE_DIR / split, out / split)
         return
     for split in (TRAIN_SPLIT, EVAL_SPLIT):
         images, labels, _ = read_split(SAMPLE_DIR, split)

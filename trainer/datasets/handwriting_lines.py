@@ -13,8 +13,8 @@ else its folder under ../shared/data (data.locations).
 from pathlib import Path
 
 from data.features import EVAL_SPLIT, SOURCE_KEY
+from data.versions import file_digests, versioned_dir
 from trainer.datasets.base import LineDataset
-from trainer.datasets.prepared import prepared_dir
 
 # The Trainer's augmentation (transform/augmentation.py) of training batches, and how strong.
 AUGMENT_ARGS = {"augment": False, "augment_strength": 1.0}
@@ -67,7 +67,14 @@ class HandwritingLinesDataset(LineDataset):
             args["eval_fraction"],
             sorted(eval_pages),
         ]
-        with prepared_dir(Path(work_dir) / "handwriting_lines", identity) as (out, partial):
+        with versioned_dir(
+            Path(work_dir) / "handwriting_lines",
+            identity,
+            dataset=self.name,
+            source=str(folder),
+            inputs=file_digests(folder),
+            args={key: args[key] for key in ("max_length", "eval_fraction", "eval_pages")},
+        ) as (out, partial):
             if partial:
                 convert(
                     self.format,
