@@ -27,3 +27,8 @@ SOURCE_KEY = "source"  # UTF-8 input format: "pagexml", "alto" or "iam"
 DOCUMENT_KEY = "document"  # UTF-8 document (folder, IAM form) the line comes from
 PAGE_KEY = "page"  # UTF-8 page id, the unit of the train/eval split
 WRITER_KEY = "writer"  # UTF-8 writer id, empty when unknown
+
+# Page examples (data.pages: real pages; transform.page_synthesis: EMNIST pages): IMAGE_KEY is the
+# page PNG as scanned (gray, dark ink on light paper), common.pages.MASK_KEY its target mask,
+# TEXT_KEY its lines' texts in reading order joined by newlines, plus the provenance keys above.
+LINE_COUNT_KEY = "line_count"  # int64 lines in the page's mask (lines without text included)

@@ -28,9 +28,13 @@ from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
 
 # Small enough to run in seconds; every other argument is the dataset's default.
-TINY_DATASET_ARGS = {"EmnistLinesDataset": {"max_length": 4, "num_train": 8, "num_eval": 4}}
+TINY_DATASET_ARGS = {
+    "EmnistLinesDataset": {"max_length": 4, "num_train": 8, "num_eval": 4},
+    "EmnistPagesDataset": {"page_size": 32, "num_train": 8, "num_eval": 4, "max_lines": 4},
+}
 # Real handwriting datasets read a folder of fixture pages in their own format.
 HANDWRITING_ARGS = {"max_length": 16, "height": 32, "max_width": 512, "eval_fraction": 0.25}
+PAGE_ARGS = {"page_size": 32, "eval_fraction": 0.25}
 BATCH = 4
 CASES = [
     (dataset, kind)
@@ -64,7 +68,7 @@ def _transformed(dataset_name: str, work_dir: str):
     args = TINY_DATASET_ARGS.get(dataset_name, {})
     if hasattr(dataset, "format"):
         args = {
-            **HANDWRITING_ARGS,
+            **(PAGE_ARGS if dataset.provides == "pages" else HANDWRITING_ARGS),
             "path": str(write_text_pages(Path(work_dir) / "src", dataset.format)),
         }
     config = ExperimentConfig.from_dict(
@@ -137,6 +141,11 @@ def test_kind_trains_a_step_and_exports_a_model_that_reads_an_image(
     image = np.full((28, 28 * 3), 255, np.uint8)
     image[8:20, 10:70] = 0  # a dark stroke on white, as a user's scan would be
     outputs = serve(**{IMAGE_BYTES_INPUT: tf.constant([_png(image), _png(image[:, :28])])})
+    if "line_probabilities" in outputs:  # the line detector: per-pixel class probabilities
+        probabilities = outputs["line_probabilities"].numpy()
+        assert probabilities.shape == (2, *image_shape[:2], 3)
+        assert np.allclose(probabilities.sum(axis=-1), 1, atol=1e-4)
+        return
     text_key = "text" if "text" in outputs else "character"
     assert outputs[text_key].shape[0] == 2 and outputs[text_key].dtype == tf.string
     confidence = outputs["confidence"].numpy()

@@ -10,6 +10,12 @@ from trainer.datasets.handwriting_lines import (
     IamLinesDataset,
     PageXmlLinesDataset,
 )
+from trainer.datasets.pages import (
+    AltoPagesDataset,
+    EmnistPagesDataset,
+    IamParagraphsDataset,
+    PageXmlPagesDataset,
+)
 
 DATASETS = {
     dataset.name: dataset
@@ -19,5 +25,9 @@ DATASETS = {
         PageXmlLinesDataset(),
         AltoLinesDataset(),
         IamLinesDataset(),
+        EmnistPagesDataset(),
+        PageXmlPagesDataset(),
+        AltoPagesDataset(),
+        IamParagraphsDataset(),
     )
 }

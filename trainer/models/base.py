@@ -13,6 +13,7 @@ from data.features import IMAGE_KEY
 
 CHARACTERS = "characters"  # a dataset of single-character images, labels are class indices
 LINES = "lines"  # a dataset of line images, labels are character indices padded to max_length
+PAGES = "pages"  # a dataset of page images, labels are per-pixel classes of common.pages
 
 
 class ModelKind:
