@@ -15,6 +15,11 @@ from evaluation.text_metrics import character_error_rate, labels_to_text
 LAST = "last"  # train_args.keep_best: keep the last epoch's weights
 
 
+def higher_is_better(metric: str) -> bool:
+    """Accuracies and IoUs grow as a model improves; losses and error rates shrink."""
+    return "accuracy" in metric or "iou" in metric
+
+
 class ValidationCer(keras.callbacks.Callback):
     def __init__(self, read, dataset):
         """`read(images)` -> {"text", ...}; `dataset` yields (features, labels) batches."""
@@ -35,7 +40,7 @@ class KeepBest(keras.callbacks.Callback):
     def __init__(self, monitor: str):
         super().__init__()
         self.monitor = monitor
-        self.higher_is_better = "accuracy" in monitor
+        self.higher_is_better = higher_is_better(monitor)
         self.best = self.best_epoch = self.weights = None
 
     def on_epoch_end(self, epoch, logs=None):

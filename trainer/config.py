@@ -36,7 +36,11 @@ TRAIN_ARGS = {
 }
 DEFAULT_MODEL = "CharacterModel"
 # The dataset a model kind trains on when the config names none.
-DEFAULT_DATASETS = {"characters": "EmnistDataset", "lines": "EmnistLinesDataset"}
+DEFAULT_DATASETS = {
+    "characters": "EmnistDataset",
+    "lines": "EmnistLinesDataset",
+    "pages": "EmnistPagesDataset",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +135,12 @@ class ExperimentConfig:
 
 TUNE = {"algorithm": "random", "max_trials": 10, "objective": "", "space": {}}
 ALGORITHMS = ("random", "bayesian", "hyperband")
-OBJECTIVES = {"val_cer": "lines", "val_accuracy": "characters", "val_loss": None}
+OBJECTIVES = {
+    "val_cer": "lines",
+    "val_accuracy": "characters",
+    "val_mean_iou": "pages",
+    "val_loss": None,
+}
 # What a search space may vary: the network and training, and the Trainer's augmentation (the
 # other dataset_args shape the examples Transform already wrote, so a trial cannot change them).
 TUNABLE = ("network_args", "train_args", "dataset_args.augment")

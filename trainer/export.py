@@ -7,6 +7,8 @@ Character models carry the Transform graph and return `character`, `class_index`
 and `probabilities`. Line models return `text`, `confidence` and `decoded` (class indices padded
 with -1); their images are normalized by `transform.preprocessing.decode_images` directly, since
 their Transform graph draws lines from text and holds the glyph banks, which serving never needs.
+Any other model of normalized images (the line detector) exports through `export_image_model`
+with its own normalization and outputs.
 
 `serving_default` bounds the cost of a request before decoding anything
 (`transform.preprocessing.check_image_headers`): a request of more than `max_batch` images, or an
@@ -18,6 +20,12 @@ Each export also writes TF Serving's warm-up requests (`assets.extra/tf_serving_
 a TFRecord of PredictionLog): one `serving_default` request of one small PNG, which TF Serving
 (and the local server) run before a version is marked AVAILABLE, so that the first user request
 on a new version does not pay for tracing and the first kernel runs.
+
+Networks trained with CTC also carry two loadable functions that are not signatures (TF Serving
+and the clients never see them): `ctc_posteriors` (encoded images, checked like
+`serving_default`) and `ctc_posteriors_from_examples`, both returning the per-step softmax
+posteriors [B, T, classes] the model decodes, so that an ensemble (trainer/ensemble.py) can
+average two models' posteriors and decode once.
 """
 
 import os
@@ -33,6 +41,7 @@ from common.signatures import (
     SERVING_SIGNATURE,
 )
 from data.features import IMAGE_KEY, LABEL_KEY
+from trainer.decoding import ctc_loss
 from transform.preprocessing import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_PIXELS,
@@ -41,6 +50,10 @@ from transform.preprocessing import (
 )
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# The loadable functions of CTC networks (see above): encoded images, or serialized tf.Examples,
+# -> per-step posteriors.
+CTC_POSTERIORS = "ctc_posteriors"
+CTC_POSTERIORS_FROM_EXAMPLES = "ctc_posteriors_from_examples"
 
 
 def export_classifier(
@@ -92,29 +105,75 @@ def export_line_model(
     images are normalized as the dataset's Transform did (`stretch_contrast` for real scans)."""
     image_height, image_width = image_spec.shape[:2]
 
-    def serve_image_bytes(image_bytes):
-        image_bytes = check_image_headers(image_bytes, max_pixels, max_batch)
-        return read(
-            decode_images(
-                image_bytes,
-                image_height,
-                image_width,
-                left_align=True,
-                stretch_contrast=stretch_contrast,
-            )
+    def decode(image_bytes):
+        return decode_images(
+            image_bytes,
+            image_height,
+            image_width,
+            left_align=True,
+            stretch_contrast=stretch_contrast,
         )
 
-    def serve_examples(serialized):
-        return read(tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY])
+    export_image_model(read, decode, model, image_spec, path, max_pixels, max_batch)
 
-    _write(path, [model], serve_image_bytes, serve_examples)
+
+def export_image_model(
+    predict,
+    decode,
+    model: keras.Model,
+    image_spec,
+    path: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> None:
+    """Exports `predict(images)` -> {output name: tensor} of normalized images shaped like
+    `image_spec` (the transformed image feature): `serving_default` checks the encoded images'
+    headers, then normalizes them with `decode(image_bytes)` as the dataset's Transform did;
+    `from_examples` parses already normalized images (TFMA reads Transform's output)."""
+    image_height, image_width = image_spec.shape[:2]
+
+    def images_from_bytes(image_bytes):
+        return decode(check_image_headers(image_bytes, max_pixels, max_batch))
+
+    def images_from_examples(serialized):
+        return tf.io.parse_example(serialized, {IMAGE_KEY: image_spec})[IMAGE_KEY]
+
+    def serve_image_bytes(image_bytes):
+        return predict(images_from_bytes(image_bytes))
+
+    def serve_examples(serialized):
+        return predict(images_from_examples(serialized))
+
+    functions = {}
+    # A network compiled with the CTC loss emits per-step logits: expose their posteriors.
+    if getattr(model, "loss", None) is ctc_loss:
+
+        def posteriors(images):
+            return keras.ops.softmax(model(images, training=False))
+
+        functions = {
+            CTC_POSTERIORS: lambda image_bytes: posteriors(images_from_bytes(image_bytes)),
+            CTC_POSTERIORS_FROM_EXAMPLES: lambda examples: posteriors(
+                images_from_examples(examples)
+            ),
+        }
+    _write(path, [model], serve_image_bytes, serve_examples, functions)
     write_warmup_requests(path, warmup_png(image_height, image_width))
 
 
-def _write(path: str, tracked: list, serve_image_bytes, serve_examples) -> None:
+def _write(
+    path: str, tracked: list, serve_image_bytes, serve_examples, functions: dict | None = None
+) -> None:
+    """Writes the two signatures, and `functions` ({name: fn of one batch of strings}) as
+    loadable functions of the SavedModel that are not signatures."""
     archive = keras.export.ExportArchive()
     for resource in tracked:
         archive.track(resource)
+    for name, fn in (functions or {}).items():
+        # What add_endpoint does, minus the signature: ExportArchive has no public way to save
+        # a function that TF Serving should not serve.
+        spec = tf.TensorSpec([None], tf.string)
+        setattr(archive._tf_trackable, name, tf.function(fn, input_signature=[spec]))
     archive.add_endpoint(
         SERVING_SIGNATURE,
         serve_image_bytes,

@@ -51,8 +51,10 @@ def search_space(config) -> "keras_tuner.HyperParameters":
 def _oracle(config):
     import keras_tuner
 
+    from trainer.best_epoch import higher_is_better
+
     tune, epochs = config.tune, config.train_args["epochs"]
-    direction = "max" if "accuracy" in tune["objective"] else "min"
+    direction = "max" if higher_is_better(tune["objective"]) else "min"
     common = {
         "objective": keras_tuner.Objective(tune["objective"], direction),
         "hyperparameters": search_space(config),

@@ -21,7 +21,7 @@ from data.errors import DatasetError
 from trainer.config import ConfigError, ExperimentConfig
 from trainer.datasets import DATASETS
 from trainer.datasets.base import add_threshold_flags, thresholds_given
-from trainer.models.base import LINES
+from trainer.models.base import LINES, PAGES
 
 # TensorFlow, TFX and Beam are imported only once a valid config is about to run, so `--help` and
 # config errors answer in about a second instead of after a minute of imports.
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     config = ExperimentConfig.from_json(args.experiment_config)
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
+    from components.glyph_banks import run_bank_paths
     from pipeline.beam_profiles import beam_args
     from pipeline.pipeline import create_pipeline
     from pipeline.tasks import task_for
@@ -110,12 +111,13 @@ def run(args: argparse.Namespace) -> dict:
         raise
     finally:
         record_run(metadata_path, run_id, {**outcome, "finished": time.time()})
+    nodes = latest_run(metadata_path, run_id)
     return {
         "config": config,
         "examples_dir": examples_dir,
-        "resources": resources,
+        "resources": {**resources, **run_bank_paths(nodes)},  # the banks the run built
         "run_id": run_id,
-        "nodes": latest_run(metadata_path, run_id),
+        "nodes": nodes,
     }
 
 
@@ -176,6 +178,9 @@ def summarize(result: dict) -> list:
     destination = custom_property(pushed, "pushed_destination")
     lines.append(f"Pushed blessed model to {destination}")
     image, truth = _first_eval_example(result)
+    if DATASETS[result["config"].dataset].provides == PAGES:
+        lines.append(_detected_lines(destination, image, truth))
+        return lines
     lines_model = DATASETS[result["config"].dataset].provides == LINES
     predictor = (LinePredictor if lines_model else CharacterPredictor)(destination)
     prediction, confidence = predictor.predict(image)
@@ -184,6 +189,25 @@ def summarize(result: dict) -> list:
         f"{prediction!r} with confidence {confidence:.3f}"
     )
     return lines
+
+
+def _detected_lines(destination: str, page, text: str) -> str:
+    """How many lines the pushed detector finds on a page (uint8 gray), against its transcription
+    (lines joined by newlines)."""
+    import io
+
+    from PIL import Image
+
+    from serving.page_regions import find_lines
+    from serving.paragraph import SavedModelDetector
+
+    png = io.BytesIO()
+    Image.fromarray(page).save(png, format="PNG")
+    (probabilities,) = SavedModelDetector(destination).predict([png.getvalue()])
+    found = find_lines(probabilities, (page.shape[1], page.shape[0]))
+    return (
+        f"Lines found on eval page 0: {len(found)} (its transcription has {len(text.splitlines())})"
+    )
 
 
 def _first_eval_example(result: dict) -> tuple:
@@ -220,8 +244,9 @@ def main(argv=None) -> int:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    while error.__cause__ or error.__context__:
-        error = error.__cause__ or error.__context__
+    cause: BaseException | None = error
+    while cause is not None:
+        error, cause = cause, cause.__cause__ or cause.__context__
     return error
 
 

@@ -134,7 +134,7 @@ class Run:
         """(metric name, its overall value or None, higher is better)."""
         from trainer.datasets import DATASETS
 
-        dataset = DATASETS.get(self.config.get("dataset"))
+        dataset = DATASETS.get(self.config.get("dataset", ""))
         name, higher = GATING[dataset.provides] if dataset else ("", True)
         return name, self.metrics.get((), {}).get(name), higher
 

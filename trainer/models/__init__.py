@@ -3,14 +3,22 @@
 Adding a model kind is one module (a `ModelKind` subclass, see base.py) and one line here.
 """
 
+from trainer.models.base import ModelKind
 from trainer.models.character import CharacterModel
 from trainer.models.line_attention import LineModelAttention
 from trainer.models.line_ctc import LineModelCtc
+from trainer.models.line_detector import LineDetectorModel
 from trainer.models.line_per_position import LineModel
 
-MODEL_KINDS = {
+MODEL_KINDS: dict[str, ModelKind] = {
     kind.name: kind
-    for kind in (CharacterModel(), LineModel(), LineModelCtc(), LineModelAttention())
+    for kind in (
+        CharacterModel(),
+        LineModel(),
+        LineModelCtc(),
+        LineModelAttention(),
+        LineDetectorModel(),
+    )
 }
 
 

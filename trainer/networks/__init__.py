@@ -11,21 +11,33 @@ plain arithmetic, so a config is validated without loading TensorFlow.
 """
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
-from trainer.networks import lenet, line_attention, line_cnn_all_conv, line_crnn, line_lstm_ctc, mlp
+from trainer.networks import (
+    lenet,
+    line_attention,
+    line_cnn_all_conv,
+    line_crnn,
+    line_detector_fcn,
+    line_lstm_ctc,
+    mlp,
+)
 
-NETWORKS = {
+NETWORKS: dict[str, Callable[..., Any]] = {
     "mlp": mlp.mlp,
     "lenet": lenet.lenet,
     "line_cnn_all_conv": line_cnn_all_conv.line_cnn_all_conv,
     "line_lstm_ctc": line_lstm_ctc.line_lstm_ctc,
     "line_attention": line_attention.line_attention,
     "line_crnn": line_crnn.line_crnn,
+    "line_detector_fcn": line_detector_fcn.line_detector_fcn,
 }
-INPUT_CHECKS = {
+INPUT_CHECKS: dict[str, Callable[..., None]] = {
     "line_cnn_all_conv": line_cnn_all_conv.check_input,
     "line_lstm_ctc": line_lstm_ctc.check_input,
     "line_crnn": line_crnn.check_input,
+    "line_detector_fcn": line_detector_fcn.check_input,
 }
 
 
