@@ -33,15 +33,16 @@ BASELINE_ID = "latest_pushed_model"
 GLYPH_EXAMPLES_ID = "GlyphExampleGen"
 
 
-def _baseline(serving_model_dir: str) -> BaseComponent:
-    """The step that outputs the newest pushed (so latest blessed) model. A local push
-    destination is looked at now, keying the step's cache by its newest version; a remote one is
-    not (compiling needs no credentials), and compiled specs disable this step's cache."""
+def baseline_step(serving_model_dir: str, input_shape: str = "") -> BaseComponent:
+    """The step that outputs the newest pushed (so latest blessed) model, if it reads images
+    shaped `input_shape` (JSON; "" for any). A local push destination is looked at now, keying
+    the step's cache by its newest version; a remote one is not (compiling needs no
+    credentials), and compiled specs disable this step's cache."""
     local = "://" not in serving_model_dir
     seen = str(newest_version(serving_model_dir)) if local else "remote"
-    return LatestPushedModel(push_destination=serving_model_dir, seen_version=seen).with_id(
-        BASELINE_ID
-    )
+    return LatestPushedModel(
+        push_destination=serving_model_dir, seen_version=seen, input_shape=input_shape
+    ).with_id(BASELINE_ID)
 
 
 def _tuning(task: Task, transform, schema_gen, hyperparameters, banks: dict) -> tuple:
@@ -157,7 +158,11 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         custom_config=task.trainer_config,
     )
-    baseline_step = _baseline(serving_model_dir) if baseline and serving_model_dir else None
+    baseline_node = (
+        baseline_step(serving_model_dir, task.input_shape)
+        if baseline and serving_model_dir
+        else None
+    )
     evaluator = Evaluator(
         examples=(
             transform.outputs["transformed_examples"]
@@ -165,7 +170,7 @@ def create_pipeline(
             else example_gen.outputs["examples"]
         ),
         model=trainer.outputs["model"],
-        baseline_model=baseline_step.outputs["model"] if baseline_step else None,
+        baseline_model=baseline_node.outputs["model"] if baseline_node else None,
         eval_config=task.eval_config,
     )
     components = [
@@ -178,7 +183,7 @@ def create_pipeline(
         transform,
         *tuning[:1],
         trainer,
-        *([baseline_step] if baseline_step else []),
+        *([baseline_node] if baseline_node else []),
         evaluator,
     ]
     if serving_model_dir:

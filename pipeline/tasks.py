@@ -5,6 +5,7 @@ Trainer are given, and the EMNIST character examples their glyph banks are built
 """
 
 import dataclasses
+import json
 import os
 
 from trainer.datasets import DATASETS
@@ -22,6 +23,7 @@ class Task:
     transform_config: dict = dataclasses.field(default_factory=dict)
     trainer_config: dict = dataclasses.field(default_factory=dict)
     glyph_examples: str = ""  # EMNIST character examples to build glyph banks from ("": none)
+    input_shape: str = ""  # JSON shape of a transformed image: a baseline must read the same
 
 
 def task_for(config, resources: dict, schema_dir: str = SCHEMA_DIR, **thresholds) -> Task:
@@ -36,6 +38,7 @@ def task_for(config, resources: dict, schema_dir: str = SCHEMA_DIR, **thresholds
         eval_config=dataset.eval_config(dataset.blessing_thresholds(thresholds)),
         evaluate_transformed=dataset.evaluate_transformed,
         glyph_examples=str(resources.get(GLYPH_EXAMPLES, "")),
+        input_shape=json.dumps(list(dataset.image_shape(config.dataset_args))),
         transform_config=dataset.transform_config(config, resources),
         trainer_config={
             "experiment": config.to_json(),

@@ -22,12 +22,26 @@ from trainer.datasets import DATASETS
 
 WARM_START_FILE = os.path.join("assets.extra", "warm_start.npz")
 _INFO = "__info__"
+INPUT_SHAPE = "input_shape"
+
+
+def stored_info(model_dir: str) -> dict:
+    """What a model directory's warm-start file records (charset, network, input shape), or {}
+    when it has none (models exported before it existed)."""
+    path = os.path.join(model_dir, WARM_START_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return json.loads(str(np.load(io.BytesIO(f.read()), allow_pickle=False)[_INFO]))
 
 
 def save_weights(model, config, export_dir: str) -> None:
     """Writes the model's weights, charset and network beside its SavedModel."""
+    dataset = DATASETS[config.dataset]
     info = {
-        "charset": "".join(DATASETS[config.dataset].charset),
+        "charset": "".join(dataset.charset),
+        # the transformed image it reads: a baseline of another geometry cannot be compared
+        INPUT_SHAPE: list(dataset.image_shape(config.dataset_args)),
         "network": config.network,
         "network_args": config.network_args,
     }
