@@ -6,6 +6,10 @@
   too) or a multipart/form-data upload with the image in field `image`; an optional integer
   `version` (JSON field, form field or `?version=` query parameter) picks a model version.
   Answers `{"pred": "<text>", "conf": <confidence>, "chars": [<confidence per character>]}`.
+- `POST /v1/pages`: the same kinds of body with a page image: the served line detector finds its
+  lines, the line model reads them (serving.paragraph). Answers `{"width", "height", "text",
+  "lines": [{"polygon": [[x, y], ...], "box": [left, top, right, bottom], "text", "conf",
+  "detection", "chars"}, ...]}`, lines top to bottom, coordinates in the page's pixels.
 - `GET /v1/predict?image_url=...` (FSDL's form): the image fetched from a host on the
   `--image-url-host` allow-list (403 for any other; none by default), size- and time-limited.
 - `GET /healthz`: the process is up. `GET /readyz`: the model is AVAILABLE on the server
@@ -60,7 +64,8 @@ from serving.app_requests import (
 from serving.asgi import error_response, read_body, serve
 from serving.client import DEFAULT_TIMEOUT
 from serving.errors import ServingError, public_message
-from serving.images import check_header
+from serving.images import PredictionError, check_header
+from serving.paragraph import ParagraphTextRecognizer
 
 if TYPE_CHECKING:  # the gRPC client loads TensorFlow (its protos): only main() constructs one
     from serving.grpc_client import GrpcClient
@@ -100,8 +105,10 @@ class PredictionApp:
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         options: AppOptions | None = None,
+        pages: ParagraphTextRecognizer | None = None,
     ):
         self.client = client
+        self.pages = pages  # POST /v1/pages: the detector and this app's line model
         self.options = options or AppOptions(max_image_bytes, max_pixels)
         self.max_image_bytes = self.options.max_image_bytes
         self.max_pixels = self.options.max_pixels
@@ -146,6 +153,31 @@ class PredictionApp:
             "chars": list(prediction.character_confidences),
         }
 
+    def read_page(self, image: bytes, version: int | None) -> dict:
+        """RecognizedPage.to_json() of a checked page image; logs the page (its text only with
+        --log-predictions)."""
+        if self.pages is None:
+            raise refused(404, "this app reads no pages (it was started without a line detector)")
+        if version is not None:
+            raise refused(
+                400, "/v1/pages takes no 'version': it reads with the app's models' versions"
+            )
+        start = time.perf_counter()
+        check_header(image, self.max_pixels)
+        stats = image_stats(image)
+        try:
+            page = self.pages.recognize(image, name="page image")
+        except PredictionError as e:
+            raise refused(400, str(e)) from None
+        except ServingError as e:
+            raise model_server_error(e) from None
+        record: dict = {"lines": len(page.lines)}
+        if self.options.log_predictions:
+            record["text"] = page.text
+        latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        log_event("page", **record, latency_ms=latency_ms, image=stats)
+        return page.to_json()
+
     def ready(self) -> tuple:
         try:
             versions = self.client.status()
@@ -172,7 +204,8 @@ def model_server_error(error: ServingError) -> ServingError:
 
 
 def make_app(app: PredictionApp) -> Starlette:
-    """The routes (GET /, /static/<file>, /healthz, /readyz; POST /v1/predict) over `app`."""
+    """The routes (GET /, /static/<file>, /healthz, /readyz; POST /v1/predict, /v1/pages)
+    over `app`."""
     static_files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
 
     def refuse(
@@ -191,7 +224,8 @@ def make_app(app: PredictionApp) -> Starlette:
         response.headers.update({**NO_STORE, **(headers or {})})
         return response
 
-    async def predict(request: Request) -> Response:
+    async def answer(request: Request, work) -> Response:
+        """`work(image, version)` as JSON for a POSTed (or allowed ?image_url=) image, checked."""
         try:
             if request.method == "POST":
                 body = await read_body(
@@ -223,17 +257,22 @@ def make_app(app: PredictionApp) -> Starlette:
                     request,
                     refused(
                         405,
-                        "use POST for /v1/predict (or GET with ?image_url= from an allowed host)",
+                        f"use POST for {request.url.path} "
+                        "(or GET with ?image_url= from an allowed host)",
                     ),
                 )
-            return JSONResponse(
-                await run_in_threadpool(app.predict, image, version), headers=NO_STORE
-            )
+            return JSONResponse(await run_in_threadpool(work, image, version), headers=NO_STORE)
         except ServingError as e:
             return refuse(request, e)
         except Exception as e:  # keep serving; name what broke, without a traceback
             logger.exception("unhandled error")
             return refuse(request, refused(500, f"internal error: {type(e).__name__}"), close=True)
+
+    async def predict(request: Request) -> Response:
+        return await answer(request, app.predict)
+
+    async def pages(request: Request) -> Response:
+        return await answer(request, app.read_page)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
@@ -258,6 +297,7 @@ def make_app(app: PredictionApp) -> Starlette:
 
     routes = [
         Route("/v1/predict", predict, methods=["GET", "POST"]),
+        Route("/v1/pages", pages, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/", static),
@@ -295,6 +335,11 @@ def _parse_args(argv):
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="model version (default: the server's latest)")
     which.add_argument("--label", help="model version label")
+    parser.add_argument(
+        "--detector-version",
+        type=int,
+        help="line detector version for /v1/pages (default: the server's latest)",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -346,6 +391,7 @@ def _parse_args(argv):
 
 def main(argv=None) -> int:
     from serving.grpc_client import GrpcClient
+    from serving.paragraph import over_grpc
 
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
@@ -360,6 +406,9 @@ def main(argv=None) -> int:
             frozenset(host.lower() for host in args.image_url_host),
             args.log_predictions,
         ),
+        pages=over_grpc(
+            args.serving_grpc, args.detector_version, timeout=args.timeout, reader=client
+        ),
     )
     log_event(
         "started",
@@ -368,6 +417,7 @@ def main(argv=None) -> int:
         model=args.model,
         version=args.version,
         label=args.label,
+        detector_version=args.detector_version,
         token=bool(args.token),
         cors_origins=args.cors_origin,
         image_url_hosts=args.image_url_host,
