@@ -18,16 +18,17 @@ SERVING = Path(__file__).resolve().parents[1] / "serving"
 CONFIG = SERVING / "config"
 
 
-def test_models_config_serves_characters_and_lines():
+def test_models_config_serves_characters_lines_and_the_line_detector():
     config = read_model_server_config(CONFIG / "models.config")
     models = {model.name: model for model in config.model_config_list.config}
-    assert sorted(models) == ["characters", "lines"]
+    assert sorted(models) == ["characters", "line_detector", "lines"]
     for name, model in models.items():
         assert model.base_path == f"/models/{name}"
         assert model.model_platform == "tensorflow"
         assert model.model_version_policy.WhichOneof("policy_choice") == "latest"
         assert model.model_version_policy.latest.num_versions == 2
-        assert dict(model.version_labels) == {"stable": 1, "canary": 2}
+        labels = {} if name == "line_detector" else {"stable": 1, "canary": 2}
+        assert dict(model.version_labels) == labels
 
 
 def test_models_config_base_paths_map_to_the_push_directory(tmp_path):
@@ -37,6 +38,7 @@ def test_models_config_base_paths_map_to_the_push_directory(tmp_path):
             "characters", tmp_path / "characters", ("latest", 2), (("canary", 2), ("stable", 1))
         ),
         ModelSource("lines", tmp_path / "lines", ("latest", 2), (("canary", 2), ("stable", 1))),
+        ModelSource("line_detector", tmp_path / "line_detector", ("latest", 2), ()),
     ]
 
 
