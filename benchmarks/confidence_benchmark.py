@@ -114,7 +114,7 @@ def read(config, model_dir: str, images: list, batch: int = 32) -> tuple:
             shape[0],
             shape[1],
             left_align=True,
-            stretch_contrast=getattr(dataset, "stretch_contrast", False),
+            stretch_contrast=dataset.stretch_contrast,
         )
         outputs = kind.read(model, normalized, config)
         texts += [t.decode() for t in outputs["text"].numpy()]

@@ -38,15 +38,13 @@ from tfx.utils import json_utils
 from data.errors import DatasetError
 from data.features import EVAL_SPLIT, IMAGE_KEY, LABEL_KEY, TRAIN_SPLIT
 from trainer.tuner import TrackedTuner, TrialsExecutor
-from transform.line_synthesis import GlyphBank, save_glyph_bank
+from transform.line_synthesis import MAX_GLYPHS_PER_CLASS, GlyphBank, save_glyph_bank
 
 COMPONENT_ID = "GlyphBanks"
 BANKS_KEY = "glyph_banks"  # the output, the consumers' input and their custom_config key
 EXAMPLES_KEY = "examples"
 MAX_PER_CLASS_KEY = "max_per_class"
 SOURCE_URI = "source_uri"
-# Glyphs kept per class in each bank: the banks become constants of the Transform graph.
-MAX_GLYPHS_PER_CLASS = 300
 # Bank files in the artifact, in glyph-set order (0: train glyphs, 1: test glyphs).
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
 _BATCH = 4096

@@ -53,7 +53,7 @@ def read_iam(source) -> Iterator[LineRecord | SkippedLine]:
         line_id, box, words = fields[0], fields[4:8], fields[8]
         if line_id.rsplit("-", 1)[0] != form_id:
             form_id = line_id.rsplit("-", 1)[0]
-            (texts, writer), form_image = _form_xml(source, form_id), None
+            (texts, writer), form_image = form_xml(source, form_id), None
         image_path = source / "lines" / form_id.split("-")[0] / form_id / f"{line_id}.png"
         image: np.ndarray | None
         if image_path.is_file():
@@ -86,7 +86,7 @@ def official_split(source) -> dict[str, str]:
     return split
 
 
-def _form_xml(source: Path, form_id: str) -> tuple[dict[str, str], str]:
+def form_xml(source: Path, form_id: str) -> tuple[dict[str, str], str]:
     """({line id: text}, writer id) of a form's XML; ({}, "") when the XML is absent."""
     path = source / "xml" / f"{form_id}.xml"
     if not path.is_file():

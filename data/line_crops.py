@@ -6,6 +6,7 @@ and report skips instead of losing lines silently or stopping a long conversion 
 Images stay as in the source: 2-D uint8 grayscale, dark ink on light paper.
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +39,21 @@ class SkippedLine:
 
 
 def load_gray(path: Path) -> np.ndarray:
-    """A page image as uint8 [H, W]; a missing or unreadable image raises DatasetError naming it."""
+    """A page image as uint8 [H, W]; a missing or unreadable image raises DatasetError naming it.
+
+    So does an image of more than PIL's Image.MAX_IMAGE_PIXELS (89 Mpixels, a 600 dpi A3 scan
+    is 70): PIL only warns below twice that, but decoding it could exhaust memory, and such a
+    header is more likely a corrupt file or a decompression bomb than a page.
+    """
     if not path.is_file():
         raise DatasetError(f"image {path} does not exist")
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return np.asarray(image.convert("L"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DatasetError(f"image {path} is too large to read: {e}") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DatasetError(f"image {path} is not readable: {e}") from e
 

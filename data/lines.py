@@ -246,11 +246,11 @@ def _write_metadata(report: dict, source: Path, out: Path, seed: int, eval_fract
     )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data.lines", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--format", required=True, choices=sorted(READERS))
+def conversion_parser(prog: str, description: str, formats) -> argparse.ArgumentParser:
+    """The options every page-folder converter takes (this one and data.pages): format, source,
+    out, the page split (eval fraction, seed, eval pages), shards, progress and verbosity."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--format", required=True, choices=sorted(formats))
     parser.add_argument(
         "--source", required=True, type=Path, help="folder of page XML + images, or IAM's root"
     )
@@ -268,11 +268,16 @@ def main(argv=None) -> int:
         "--eval-pages", type=Path, help="file of page ids (one a line) that must be eval"
     )
     parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log and warnings")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = conversion_parser("python -m data.lines", __doc__.split("\n\n")[0], READERS)
     parser.add_argument(
         "--max-length", type=int, default=0, help="skip lines of more characters (0: keep all)"
     )
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log and warnings")
     args = parser.parse_args(argv)
     quiet(args.verbose)
     try:

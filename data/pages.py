@@ -21,7 +21,6 @@ Skipped and counted in the report: lines that cannot be drawn (malformed coordin
 outside the page), pages without any line, IAM forms with no line in the task split.
 """
 
-import argparse
 import io
 import sys
 import time
@@ -52,12 +51,12 @@ from data.features import (
     TRAIN_SPLIT,
     WRITER_KEY,
 )
-from data.iam import _form_xml, official_split
+from data.iam import form_xml, official_split
 from data.line_crops import SkippedLine, load_gray
-from data.lines import choose_eval_pages, format_report, read_page_list
+from data.lines import choose_eval_pages, conversion_parser, format_report, read_page_list
 from data.page_masks import box_points, combine_lines, line_masks
 from data.pagexml import PAGE_XML
-from data.xml_pages import PageLine, XmlFormat, parse_xml, resolve_image, xml_files
+from data.xml_pages import PageLine, XmlFormat, xml_pages
 
 DEFAULT_PAGE_SIZE = 256  # the detector's input, S x S
 DEFAULT_MAX_SIDE = 1024  # stored pages' longer side at most (enough for a detector of 1024 px)
@@ -76,35 +75,23 @@ class PageRecord:
 
 
 def read_xml_page_records(source, fmt: XmlFormat) -> Iterator[PageRecord | SkippedLine]:
-    """Every `fmt` page under `source` (sorted by path) with its drawable lines; the other lines
-    and non-`fmt` XML files come as SkippedLine. Page ids and documents are data.xml_pages'."""
-    source = Path(source)
-    for path in xml_files(source):
-        root, namespace = parse_xml(path)
-        if root.tag != fmt.root_tag or not namespace.startswith(fmt.namespace_prefix):
-            yield SkippedLine(
-                str(path), "", f"not a {fmt.name} file (root {root.tag!r}, namespace {namespace!r})"
-            )
+    """Every `fmt` page under `source` (data.xml_pages.xml_pages: same pages, ids and documents
+    as the line reader) with its drawable lines; the other lines and non-`fmt` XML files come as
+    SkippedLine."""
+    for page in xml_pages(source, fmt):
+        if isinstance(page, SkippedLine):
+            yield page
             continue
-        name = fmt.image_name(root)
-        if not name:
-            raise DatasetError(f"{path}: no image file name")
-        image_path = resolve_image(path, name)
-        image = load_gray(image_path)
-        relative = path.relative_to(source).with_suffix("")
-        document = (
-            relative.parent.as_posix() if relative.parent != Path(".") else source.resolve().name
-        )
         lines = []
-        for line in fmt.lines(root, image, image_path):
+        for line in fmt.lines(page.root, page.image, page.image_path):
             problem = line.problem or (
-                "" if _on_page(line.points, image) else "polygon outside the page"
+                "" if _on_page(line.points, page.image) else "polygon outside the page"
             )
             if problem:
-                yield SkippedLine(str(path), line.line_id, problem)
+                yield SkippedLine(str(page.path), line.line_id, problem)
             else:
                 lines.append(line)
-        yield PageRecord(image, lines, fmt.name, document, relative.as_posix())
+        yield PageRecord(page.image, lines, fmt.name, page.document, page.page_id)
 
 
 def read_iam_paragraphs(source) -> Iterator[PageRecord | SkippedLine]:
@@ -129,7 +116,7 @@ def read_iam_paragraphs(source) -> Iterator[PageRecord | SkippedLine]:
         form_id = fields[0].rsplit("-", 1)[0]
         forms.setdefault(form_id, []).append((fields[0], (x, y, width, height), fields[8]))
     for form_id, rows in forms.items():
-        texts, writer = _form_xml(source, form_id)
+        texts, writer = form_xml(source, form_id)
         form = load_gray(source / "forms" / f"{form_id}.png")
         boxes = np.array([box for _, box, _ in rows])
         left, top = np.maximum(0, boxes[:, :2].min(axis=0) - IAM_MARGIN).astype(int)
@@ -334,35 +321,13 @@ def _serialize(values: dict) -> bytes:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data.pages", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--format", required=True, choices=sorted(READERS))
-    parser.add_argument(
-        "--source", required=True, type=Path, help="folder of page XML + images, or IAM's root"
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        help="output directory (gets train/, eval/, metadata.json)",
-    )
+    parser = conversion_parser("python -m data.pages", __doc__.split("\n\n")[0], READERS)
     parser.add_argument(
         "--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="mask size S (S x S; 256)"
     )
     parser.add_argument(
         "--max-side", type=int, default=DEFAULT_MAX_SIDE, help="stored pages' longer side (1024)"
     )
-    parser.add_argument(
-        "--eval-fraction", type=float, default=0.1, help="fraction of pages for eval (0.1)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the page split (0)")
-    parser.add_argument(
-        "--eval-pages", type=Path, help="file of page ids (one a line) that must be eval"
-    )
-    parser.add_argument("--num-shards", type=int, default=DEFAULT_NUM_SHARDS)
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log and warnings")
     args = parser.parse_args(argv)
     quiet(args.verbose)
     try:

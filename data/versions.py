@@ -132,7 +132,9 @@ def versioned_dir(base: Path, identity: list, *, dataset: str, source: str, inpu
         partial.rename(out)
 
 
-def write_metadata(out: Path, *, dataset: str, source: str, inputs: dict, args, **fields) -> dict:
+def write_metadata(
+    out: Path, *, dataset: str, source: str | Path, inputs: dict, args, **fields
+) -> dict:
     """Writes out/metadata.json: the dataset's provenance and its examples per split, over any
     metadata.json already there (a converter's report); returns it."""
     out = Path(out)

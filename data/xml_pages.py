@@ -35,11 +35,21 @@ class XmlFormat(NamedTuple):
     lines: Callable[[ET.Element, np.ndarray, Path], Iterator[PageLine]]  # (root, page, image path)
 
 
-def read_xml_pages(source, fmt: XmlFormat) -> Iterator[LineRecord | SkippedLine]:
-    """Lines of every `fmt` page under `source` (recursively, sorted by path).
+class XmlPage(NamedTuple):
+    path: Path  # the XML file
+    root: ET.Element  # parsed, namespaces stripped
+    image: np.ndarray  # the page image, uint8 [H, W] as in the source
+    image_path: Path
+    page_id: str  # the XML's path under the source folder, without suffix: the split unit
+    document: str  # its folder under the source (the source's name for top-level files)
 
-    XML files of another kind (e.g. a Transkribus export's mets.xml) are skipped and counted;
-    a malformed file or a missing image raises DatasetError naming it.
+
+def xml_pages(source, fmt: XmlFormat) -> Iterator[XmlPage | SkippedLine]:
+    """Every `fmt` page under `source` (recursively, sorted by path), parsed, with its image.
+
+    XML files of another kind (e.g. a Transkribus export's mets.xml) come as SkippedLine; a
+    malformed file or a missing image raises DatasetError naming it. Shared by the line reader
+    (read_xml_pages) and the page reader (data.pages), so both see the same pages and ids.
     """
     source = Path(source)
     for path in xml_files(source):
@@ -53,21 +63,31 @@ def read_xml_pages(source, fmt: XmlFormat) -> Iterator[LineRecord | SkippedLine]
         if not name:
             raise DatasetError(f"{path}: no image file name")
         image_path = resolve_image(path, name)
-        page = load_gray(image_path)
-        background = page_background(page)
         relative = path.relative_to(source).with_suffix("")
-        page_id = relative.as_posix()
         document = (
             relative.parent.as_posix() if relative.parent != Path(".") else source.resolve().name
         )
-        for line in fmt.lines(root, page, image_path):
-            image = None if line.problem else crop_polygon(page, line.points, background)
+        yield XmlPage(path, root, load_gray(image_path), image_path, relative.as_posix(), document)
+
+
+def read_xml_pages(source, fmt: XmlFormat) -> Iterator[LineRecord | SkippedLine]:
+    """Lines of every `fmt` page under `source` (xml_pages), cropped to their polygons; a line
+    that cannot be cropped comes as SkippedLine with the reason."""
+    for page in xml_pages(source, fmt):
+        if isinstance(page, SkippedLine):
+            yield page
+            continue
+        background = page_background(page.image)
+        for line in fmt.lines(page.root, page.image, page.image_path):
+            image = None if line.problem else crop_polygon(page.image, line.points, background)
             if image is None:
                 yield SkippedLine(
-                    str(path), line.line_id, line.problem or "polygon outside the page"
+                    str(page.path), line.line_id, line.problem or "polygon outside the page"
                 )
             else:
-                yield LineRecord(image, line.text, fmt.name, document, page_id, line.line_id)
+                yield LineRecord(
+                    image, line.text, fmt.name, page.document, page.page_id, line.line_id
+                )
 
 
 def xml_files(source: Path) -> list[Path]:

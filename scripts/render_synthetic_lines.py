@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data.emnist import read_emnist
 from data.errors import DatasetError
+from data.features import TRAIN_SPLIT
 from data.sample import SAMPLE_DIR
 from data.sentences import load_sentences, sentence_windows
-from data.tfrecords import read_split
 from data.vocabulary import LINE_CHARACTERS
 from evaluation.line_grid import save_line_grid
-from transform.line_synthesis import GlyphBank, synthesize_lines
+from transform.line_synthesis import GlyphBank, emnist_glyph_bank, synthesize_lines
 
 DEFAULT_EMNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emnist"
 
@@ -32,10 +31,9 @@ def glyph_bank(emnist_dir: Path | None, sample: bool, max_per_class: int) -> tup
     if not sample:
         source = emnist_dir or Path(os.environ.get("EMNIST_DIR", DEFAULT_EMNIST_DIR))
         if emnist_dir or source.exists():
-            images, labels, _ = read_emnist(source, "byclass", "train")
-            return GlyphBank(images, labels, max_per_class), f"EMNIST {source}"
-    images, labels, _ = read_split(SAMPLE_DIR, "train")
-    return GlyphBank(images, labels, max_per_class), f"embedded synthetic sample {SAMPLE_DIR}"
+            return emnist_glyph_bank(source, TRAIN_SPLIT, max_per_class), f"EMNIST {source}"
+    bank = emnist_glyph_bank(None, TRAIN_SPLIT, max_per_class)
+    return bank, f"embedded synthetic sample {SAMPLE_DIR}"
 
 
 def render(images: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:

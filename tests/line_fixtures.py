@@ -161,11 +161,11 @@ def write_text_pages(root: Path, fmt: str, pages=TEXT_PAGES) -> Path:
             continue
         page.save(root / name)
         if fmt == "pagexml":
-            lines = [
+            polygons = [
                 (f"l{i}", f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}", text)
                 for i, ((x, y, w, h), text) in enumerate(zip(boxes, texts))
             ]
-            write_pagexml(root / f"page {p}.xml", name, [("r1", lines)], size=page.size)
+            write_pagexml(root / f"page {p}.xml", name, [("r1", polygons)], size=page.size)
         else:
             lines = [
                 (f"l{i}", box, [attribute(word) for word in text.split(" ")], None)

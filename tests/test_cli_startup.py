@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from kubeflow_fixtures import REQUIRED_FLAGS
 
 HEAVY = ("tensorflow", "tfx", "keras", "apache_beam")
 PROBE = """
@@ -38,15 +39,6 @@ def test_bad_config_is_rejected_before_tensorflow_loads():
 
 
 def test_kubeflow_bad_config_is_rejected_before_tensorflow_loads():
-    argv = [
-        '{"network": "resnet"}',
-        "--pipeline-root",
-        "r",
-        "--examples-dir",
-        "e",
-        "--serving-dir",
-        "s",
-    ]
-    result = run_probe("kubeflow.runner", argv)
+    result = run_probe("kubeflow.runner", ['{"network": "resnet"}', *REQUIRED_FLAGS])
     assert "network: unknown value 'resnet'" in result.stderr
     assert "LOADED [] CODE 2" in result.stdout, result.stdout + result.stderr

@@ -27,7 +27,8 @@ def instructions(dockerfile: Path) -> list:
 
 def stages(dockerfile: Path) -> list:
     """One list of (INSTRUCTION, rest) per FROM, ARG defaults substituted in FROM."""
-    args, result = {}, []
+    args: dict[str, str] = {}
+    result: list[list] = []
     for op, rest in instructions(dockerfile):
         if op == "ARG" and "=" in rest and not result:
             name, value = rest.split("=", 1)

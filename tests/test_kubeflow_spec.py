@@ -4,8 +4,9 @@ out."""
 
 import pytest
 import yaml
+from kubeflow_fixtures import refused
 
-from kubeflow.runner import compile_pipeline, main
+from kubeflow.runner import compile_pipeline
 from kubeflow.spec import RESOURCE_PROFILES, executor_of, finish, unrunnable_executors
 from trainer.config import ExperimentConfig
 
@@ -74,23 +75,7 @@ def test_a_resolver_executor_is_refused():
 
 
 def test_cli_refuses_a_remote_profile_without_its_flags(tmp_path, capsys):
-    output = tmp_path / "pipeline.yaml"
-    with pytest.raises(SystemExit) as exited:
-        main(
-            [
-                '{"network": "lenet"}',
-                "--output",
-                str(output),
-                "--pipeline-root",
-                "r",
-                "--examples-dir",
-                "e",
-                "--serving-dir",
-                "s",
-                "--beam-profile",
-                "dataflow",
-            ]
-        )
-    assert exited.value.code == 2
-    assert "--project=..." in capsys.readouterr().err
-    assert not output.exists()
+    error = refused(
+        '{"network": "lenet"}', tmp_path / "pipeline.yaml", capsys, "--beam-profile", "dataflow"
+    )
+    assert "--project=..." in error

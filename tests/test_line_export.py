@@ -31,7 +31,7 @@ NETWORKS = {
     "LineModelAttention": "line_attention",
 }
 # Each kind to export: (model, network_args, model_args). Small networks keep export fast.
-KINDS = {
+KINDS: dict[str, tuple[str, dict, dict]] = {
     "per_position": ("LineModel", {"conv_dim": 16, "fc_dim": 64, "dropout": 0.0}, {}),
     "ctc_greedy": ("LineModelCtc", {"conv_dim": 8, "lstm_dim": 16}, {}),
     "ctc_beam": (

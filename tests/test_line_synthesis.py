@@ -6,8 +6,15 @@ import tensorflow as tf
 
 from data.emnist import BYCLASS_CHARACTERS
 from data.errors import DatasetError
+from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.vocabulary import LINE_CHARACTERS, PAD_INDEX, SPACE_INDEX
-from transform.line_synthesis import GlyphBank, load_glyph_bank, save_glyph_bank, synthesize_lines
+from transform.line_synthesis import (
+    GlyphBank,
+    emnist_glyph_bank,
+    load_glyph_bank,
+    save_glyph_bank,
+    synthesize_lines,
+)
 
 SIZE = 28
 NUM_CLASSES = len(BYCLASS_CHARACTERS)
@@ -182,3 +189,23 @@ def test_bank_save_load_round_trip(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DatasetError, match="junk.npz"):
         load_glyph_bank(str(tmp_path / "junk.npz"))
+
+
+def test_emnist_glyph_bank_takes_train_glyphs_for_train_and_test_glyphs_for_eval(tmp_path):
+    from test_data_emnist import write_official_files
+
+    labels = np.arange(NUM_CLASSES).repeat(2)
+    for part, level in (("train", 100), ("test", 200)):
+        write_official_files(
+            tmp_path, np.full((len(labels), SIZE, SIZE), level, np.uint8), labels, part
+        )
+    train = emnist_glyph_bank(tmp_path, TRAIN_SPLIT, max_per_class=1)
+    evaluation = emnist_glyph_bank(tmp_path, EVAL_SPLIT)
+    assert (train.images == 100).all() and (evaluation.images == 200).all()
+    assert len(train) == NUM_CLASSES and len(evaluation) == 2 * NUM_CLASSES
+
+
+def test_emnist_glyph_bank_without_files_is_the_embedded_samples_split():
+    train, evaluation = (emnist_glyph_bank(None, split, 5) for split in (TRAIN_SPLIT, EVAL_SPLIT))
+    assert train.counts.tolist() == evaluation.counts.tolist() == [5] * NUM_CLASSES
+    assert not np.array_equal(train.images, evaluation.images)

@@ -28,7 +28,7 @@ from trainer.datasets import DATASETS
 from trainer.models import MODEL_KINDS, build_model
 
 # Small enough to run in seconds; every other argument is the dataset's default.
-TINY_DATASET_ARGS = {
+TINY_DATASET_ARGS: dict[str, dict[str, object]] = {
     "EmnistLinesDataset": {"max_length": 4, "num_train": 8, "num_eval": 4},
     "EmnistPagesDataset": {"page_size": 32, "num_train": 8, "num_eval": 4, "max_lines": 4},
 }

@@ -3,11 +3,10 @@ web page test's Browser): its sections and the validation failure are there and 
 loads; a full-page screenshot is saved next to the test's tmp_path (see the test output)."""
 
 import json
-import os
 import re
 
 import pytest
-from test_web_page import CHROMIUM, Browser
+from report_fixtures import IMAGES_LOADED, open_page
 
 from evaluation import report
 from training import run_experiment
@@ -54,16 +53,9 @@ def test_report_renders_with_its_figures(root, tmp_path):
     names = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
     assert sorted(names) == sorted(p.name for p in out.glob("*.png")) and len(names) == 4
 
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium not found at {CHROMIUM} (`make test` installs it)")
-    (tmp_path / "profile").mkdir()
-    browser = Browser(tmp_path / "profile")
+    browser = open_page(out / "report.html", tmp_path)
     try:
-        browser.send("Page.navigate", url=(out / "report.html").as_uri())
-        browser.wait_for("document.readyState === 'complete'")
-        loaded = browser.evaluate(
-            "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 100])"
-        )
+        loaded = browser.evaluate(IMAGES_LOADED)
         height = browser.evaluate("document.documentElement.scrollHeight")
         browser.send(
             "Emulation.setDeviceMetricsOverride",

@@ -10,7 +10,7 @@ import os
 import re
 
 import pytest
-from test_web_page import CHROMIUM, Browser
+from report_fixtures import IMAGES_LOADED, open_page
 
 from evaluation import report
 from training import run_experiment
@@ -63,16 +63,9 @@ def test_line_report_has_substitutions_cer_by_length_worst_lines_and_curves(line
     assert sorted(names) == ["cer_by_length.png", "training_curves.png", "worst_examples.png"]
     assert sorted(names) == sorted(p.name for p in out.glob("*.png"))
 
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium not found at {CHROMIUM} (`make test` installs it)")
-    (tmp_path / "profile").mkdir()
-    browser = Browser(tmp_path / "profile")
+    browser = open_page(out / "report.html", tmp_path)
     try:
-        browser.send("Page.navigate", url=(out / "report.html").as_uri())
-        browser.wait_for("document.readyState === 'complete'")
-        loaded = browser.evaluate(
-            "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 100])"
-        )
+        loaded = browser.evaluate(IMAGES_LOADED)
         sections = browser.evaluate("Array.from(document.querySelectorAll('h2')).length")
     finally:
         browser.close()

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import time
-from os.path import commonpath
+from os.path import commonprefix
 
 import pytest
 
@@ -113,7 +113,8 @@ def test_a_run_is_found_by_id_name_or_unique_prefix(group):
     assert find_run(recorded, str(run.id)) is run
     assert find_run(recorded, run.name) is run
     assert find_run(recorded, "latest") is run
-    shared = commonpath([r.name for r in recorded])  # e.g. "20261130-06", not an id
+    # A string prefix, e.g. "20261130-06", not an id (not commonpath: names are not paths).
+    shared = commonprefix([r.name for r in recorded])  # noqa: RUF071
     assert len(recorded) > 1 and "-" in shared
     with pytest.raises(LookupError, match="ambiguous"):
         find_run(recorded, shared)

@@ -37,7 +37,9 @@ class Load:
     their bound is reached); records each answer's version, or the error."""
 
     def __init__(self, target: str, model: str):
-        self.versions, self.errors, self.states = [], [], []
+        self.versions: list = []
+        self.errors: list = []
+        self.states: list = []
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, args=(target, model)) for _ in range(CLIENTS)

@@ -92,7 +92,7 @@ def run_nodes(store, run) -> dict:
             for c in store.get_contexts_by_execution(execution.id)
             if c.type == "node"
         )
-        outputs = {}
+        outputs: dict[str, list] = {}
         events = store.get_events_by_execution_ids([execution.id])
         for event in events:
             if event.type == metadata_store_pb2.Event.OUTPUT:

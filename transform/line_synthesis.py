@@ -9,15 +9,21 @@ on its text and seed alone, never on the batch it is drawn in.
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from data.emnist import BYCLASS_CHARACTERS
+from data.emnist import BYCLASS_CHARACTERS, read_emnist
 from data.errors import DatasetError
+from data.features import TRAIN_SPLIT
+from data.sample import SAMPLE_DIR
+from data.tfrecords import read_split
 from data.vocabulary import GLYPH_CHARACTERS, PAD_INDEX, SPACE_INDEX
 from transform.preprocessing import IMAGE_SIZE
 
+# Glyphs kept per class in a bank: every drawing call carries its bank as a graph constant.
+MAX_GLYPHS_PER_CLASS = 300
 _ASCII = 128  # every line character is ASCII; the class of each code point below this
 _CLASS_OF_CODE = np.full(_ASCII, -1, dtype=np.int64)
 _CLASS_OF_CODE[[ord(c) for c in GLYPH_CHARACTERS]] = np.arange(len(GLYPH_CHARACTERS))
@@ -79,6 +85,21 @@ class GlyphBank:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def emnist_glyph_bank(
+    emnist: Path | None, split: str, max_per_class: int | None = MAX_GLYPHS_PER_CLASS
+) -> GlyphBank:
+    """The bank of `split`'s glyphs: from the official EMNIST ByClass files at `emnist` (its
+    train part for the train split, its test part otherwise, so eval lines never reuse train
+    glyphs), or from the embedded sample's `split` when `emnist` is None."""
+    if emnist is None:
+        images, labels, _ = read_split(SAMPLE_DIR, split)
+    else:
+        images, labels, _ = read_emnist(
+            emnist, "byclass", "train" if split == TRAIN_SPLIT else "test"
+        )
+    return GlyphBank(images, labels, max_per_class)
 
 
 def save_glyph_bank(path: str, bank: GlyphBank) -> None:

@@ -3,8 +3,8 @@ its per-pixel classes, the line detector's input and label.
 
 `decode_pages` is also how the exported detector normalizes a user's page (trainer.models.
 line_detector), so a page is seen the same in training and in serving: gray (transparency
-composited over white paper), ink bright on a dark background (a light page is inverted, as
-`transform.preprocessing.decode_images` does), stretched to S x S with no padding (common.pages),
+composited over white paper), ink bright on a dark background (a light page is inverted; the
+decoder lines and characters use, `transform.preprocessing.decode_gray`), stretched to S x S with no padding (common.pages),
 then the background level (the median) moved to 0 and the brightest ink to 1.
 
 The mask PNG (data.page_masks, already S x S) becomes int64 classes of common.pages under
@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from common.pages import MASK_KEY, PAGE_CLASSES
 from data.features import IMAGE_KEY, LABEL_KEY, LINE_COUNT_KEY, SOURCE_KEY
-from transform.preprocessing import _stretch
+from transform.preprocessing import decode_gray, stretch_levels
 
 
 def decode_pages(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
@@ -26,21 +26,7 @@ def decode_pages(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     [0, 1], ink 1 and background 0."""
 
     def decode_one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.image.convert_image_dtype(
-            tf.io.decode_image(encoded, expand_animations=False), tf.float32
-        )
-        channels = tf.shape(image)[-1]
-        has_alpha = tf.equal(channels % 2, 0)  # gray+alpha or RGBA
-        alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
-        color = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
-        gray = tf.cond(
-            tf.equal(tf.shape(color)[-1], 3),
-            lambda: tf.image.rgb_to_grayscale(color),
-            lambda: color,
-        )
-        gray = alpha * gray + (1.0 - alpha)
-        gray = tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
-        return _stretch(tf.image.resize(gray, [size, size], antialias=True))
+        return stretch_levels(tf.image.resize(decode_gray(encoded), [size, size], antialias=True))
 
     images = tf.map_fn(
         decode_one,

@@ -30,23 +30,9 @@ def decode_images(
     """
 
     def decode_one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.image.convert_image_dtype(
-            tf.io.decode_image(encoded, expand_animations=False), tf.float32
-        )
-        channels = tf.shape(image)[-1]
-        # Gray+alpha or RGBA: composite over white paper, as a viewer would show it.
-        has_alpha = tf.equal(channels % 2, 0)
-        alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
-        color = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
-        gray = tf.cond(
-            tf.equal(tf.shape(color)[-1], 3),
-            lambda: tf.image.rgb_to_grayscale(color),
-            lambda: color,
-        )
-        gray = alpha * gray + (1.0 - alpha)
-        gray = tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
+        gray = decode_gray(encoded)
         if stretch_contrast:
-            gray = _stretch(gray)
+            gray = stretch_levels(gray)
         return _fit(gray, height, width, left_align)
 
     images = tf.map_fn(
@@ -57,7 +43,30 @@ def decode_images(
     return tf.clip_by_value(images, 0.0, 1.0)
 
 
-def _stretch(gray: tf.Tensor) -> tf.Tensor:
+def decode_gray(encoded: tf.Tensor) -> tf.Tensor:
+    """One encoded image (PNG/JPEG/GIF/BMP) -> float32 [H, W, 1] in [0, 1], ink bright on dark.
+
+    Gray+alpha or RGBA is composited over white paper, as a viewer would show it; an image whose
+    mean intensity is above one half (dark ink on paper) is inverted. Shared by the line and
+    character decoder (decode_images) and the page decoder (transform.page_preprocessing), so
+    every model sees a user's image the same way.
+    """
+    image = tf.image.convert_image_dtype(
+        tf.io.decode_image(encoded, expand_animations=False), tf.float32
+    )
+    has_alpha = tf.equal(tf.shape(image)[-1] % 2, 0)
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
+    color = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
+    gray = tf.cond(
+        tf.equal(tf.shape(color)[-1], 3),
+        lambda: tf.image.rgb_to_grayscale(color),
+        lambda: color,
+    )
+    gray = alpha * gray + (1.0 - alpha)
+    return tf.cond(tf.reduce_mean(gray) > 0.5, lambda: 1.0 - gray, lambda: gray)
+
+
+def stretch_levels(gray: tf.Tensor) -> tf.Tensor:
     """Background (the median level) to 0, the brightest pixel to 1."""
     values = tf.sort(tf.reshape(gray, [-1]))
     background = values[tf.size(values) // 2]

@@ -3,6 +3,7 @@
 Adding a dataset is one module (a `Dataset` subclass, see base.py) and one line here.
 """
 
+from trainer.datasets.base import Dataset
 from trainer.datasets.emnist import EmnistDataset
 from trainer.datasets.emnist_lines import EmnistLinesDataset
 from trainer.datasets.handwriting_lines import (
@@ -17,7 +18,7 @@ from trainer.datasets.pages import (
     PageXmlPagesDataset,
 )
 
-DATASETS = {
+DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
         EmnistDataset(),

@@ -3,9 +3,9 @@ and evaluated.
 
 A dataset names its `dataset_args` with their defaults, its curated schema (a folder of
 `schemas/`), its Transform `preprocessing_fn` (by dotted path, so Kubeflow images need no module
-file), how its train/eval TFRecords are prepared from a source, which side files its Transform
-and Trainer need ("resources", e.g. glyph banks), its TFMA EvalConfig and blessing thresholds,
-and the name its models are served under. The config, the tasks and both runners look a dataset
+file), how its train/eval TFRecords are prepared from a source, which side inputs its pipeline
+needs ("resources", e.g. EMNIST examples for glyph banks), its TFMA EvalConfig and blessing
+thresholds, and the name its models are served under. The config, the tasks and both runners look a dataset
 up once in `trainer.datasets.DATASETS`.
 
 Datasets are importable without TensorFlow; methods that need it import it when called.
@@ -13,6 +13,18 @@ Datasets are importable without TensorFlow; methods that need it import it when 
 
 from common.push_layout import CHARACTERS_MODEL, LINES_MODEL
 from trainer.models.base import CHARACTERS, LINES
+
+# Where each format of page folders is found (data.locations): its environment variable and its
+# folder under ../shared/data, if any.
+FOLDER_LOCATIONS = {
+    "pagexml": ("PAGEXML_DIR", "htr/hooker"),
+    "alto": ("ALTO_DIR", None),
+    "iam": ("IAM_DIR", None),
+}
+
+# Resource: a folder of EMNIST character examples (train/, eval/ TFRecords) from which the
+# pipeline builds glyph banks (components.glyph_banks) for Transform and the Trainer to draw with.
+GLYPH_EXAMPLES = "glyph_examples"
 
 
 class Dataset:
@@ -26,9 +38,19 @@ class Dataset:
     best_metric: str  # the validation metric the Trainer keeps the best epoch by (Keras logs)
     threshold_help: dict  # what each threshold means, for the command lines
     evaluate_transformed: bool = False  # TFMA reads Transform's output instead of raw examples
-    resources: tuple = ()  # names of the side files Transform and the Trainer need
-    num_classes: int
-    charset: tuple  # the character of each output class (padding and blank excluded)
+    resources: tuple = ()  # names of the side inputs prepare() returns (e.g. GLYPH_EXAMPLES)
+    slice_features: tuple = ()  # features to slice metrics by (lines: besides line length)
+    stretch_contrast: bool = False  # served images get Transform's contrast stretch (real scans)
+
+    @property
+    def num_classes(self) -> int:
+        """The network's output classes."""
+        raise NotImplementedError
+
+    @property
+    def charset(self) -> tuple:
+        """The character of each output class (padding and blank excluded)."""
+        raise NotImplementedError
 
     def validate(self, args: dict) -> None:
         """Raises ValueError naming the key for arguments that are valid one by one but not
@@ -73,7 +95,7 @@ class Dataset:
 
 def add_threshold_flags(parser, datasets) -> None:
     """One `--threshold-name` flag per blessing threshold of `datasets` (default: the dataset's)."""
-    seen = {}
+    seen: dict[str, str] = {}
     for dataset in datasets:
         for name, default in dataset.thresholds.items():
             seen.setdefault(name, f"{dataset.threshold_help[name]} (default {default})")
@@ -88,6 +110,32 @@ def thresholds_given(args, datasets) -> dict:
         for name, value in vars(args).items()
         if value is not None and any(name in d.thresholds for d in datasets)
     }
+
+
+class PageFolderDataset(Dataset):
+    """Converted from a folder of real pages in `format` (PAGE-XML, ALTO or IAM's layout) and
+    split by page: the line datasets and the page datasets of one format read the same folder,
+    found the same way, with the same dataset_args `path`, `eval_fraction` and `eval_pages`."""
+
+    format: str  # a key of FOLDER_LOCATIONS, data.lines.READERS and data.pages.READERS
+
+    def validate(self, args: dict) -> None:
+        super().validate(args)
+        if not 0 < args["eval_fraction"] < 1:
+            raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
+
+    def locate_pages(self, args: dict, source: str | None) -> tuple:
+        """(folder, eval page ids): `dataset_args.path`, else `source` (--data-dir), else the
+        format's environment variable, else its shared folder; says which it uses."""
+        from data.lines import read_page_list
+        from data.locations import locate
+
+        env_var, shared_subdir = FOLDER_LOCATIONS[self.format]
+        folder, how = locate(
+            args["path"] or source, env_var, shared_subdir, what=f"{self.name} folder"
+        )
+        print(f"{self.name}: reading {folder} ({how})", flush=True)
+        return folder, read_page_list(args["eval_pages"]) if args["eval_pages"] else ()
 
 
 class CharacterDataset(Dataset):
@@ -129,8 +177,6 @@ class LineDataset(Dataset):
         "blessed model",
     }
     evaluate_transformed = True  # TFMA reads the normalized line images Transform writes
-    slice_features: tuple = ()  # features to slice metrics by, besides line length
-    stretch_contrast: bool = False  # served images get Transform's contrast stretch (real scans)
 
     @property
     def num_classes(self) -> int:

@@ -14,17 +14,14 @@ from pathlib import Path
 
 from data.features import EVAL_SPLIT, SOURCE_KEY
 from data.versions import file_digests, versioned_dir
-from trainer.datasets.base import LineDataset
+from trainer.datasets.base import LineDataset, PageFolderDataset
 
 # The Trainer's augmentation (transform/augmentation.py) of training batches, and how strong.
 AUGMENT_ARGS = {"augment": False, "augment_strength": 1.0}
 MAX_AUGMENT_STRENGTH = 2.0
 
 
-class HandwritingLinesDataset(LineDataset):
-    format: str  # data.lines.READERS key
-    env_var: str
-    shared_subdir: str | None = None
+class HandwritingLinesDataset(PageFolderDataset, LineDataset):
     args = {
         "path": "",
         "max_length": 72,
@@ -40,8 +37,7 @@ class HandwritingLinesDataset(LineDataset):
     stretch_contrast = True
 
     def validate(self, args: dict) -> None:
-        if not 0 < args["eval_fraction"] < 1:
-            raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
+        super().validate(args)
         if args["augment_strength"] > MAX_AUGMENT_STRENGTH:
             raise ValueError(
                 f"dataset_args.augment_strength must be at most {MAX_AUGMENT_STRENGTH}"
@@ -51,15 +47,10 @@ class HandwritingLinesDataset(LineDataset):
         return (args["height"], args["max_width"], 1)
 
     def prepare(self, config, source: str | None, work_dir: str) -> tuple:
-        from data.lines import convert, read_page_list
-        from data.locations import locate
+        from data.lines import convert
 
         args = config.dataset_args
-        folder, how = locate(
-            args["path"] or source, self.env_var, self.shared_subdir, what=f"{self.name} folder"
-        )
-        print(f"{self.name}: reading {folder} ({how})")
-        eval_pages = read_page_list(args["eval_pages"]) if args["eval_pages"] else ()
+        folder, eval_pages = self.locate_pages(args, source)
         identity = [
             self.format,
             str(folder),
@@ -107,17 +98,13 @@ class HandwritingLinesDataset(LineDataset):
 class PageXmlLinesDataset(HandwritingLinesDataset):
     name = "PageXmlLinesDataset"
     format = "pagexml"
-    env_var = "PAGEXML_DIR"
-    shared_subdir = "htr/hooker"
 
 
 class AltoLinesDataset(HandwritingLinesDataset):
     name = "AltoLinesDataset"
     format = "alto"
-    env_var = "ALTO_DIR"
 
 
 class IamLinesDataset(HandwritingLinesDataset):
     name = "IamLinesDataset"
     format = "iam"
-    env_var = "IAM_DIR"

@@ -22,12 +22,10 @@ from common.push_layout import DETECTOR_MODEL
 from data.features import EVAL_SPLIT, TRAIN_SPLIT
 from data.pages import DEFAULT_MAX_SIDE, DEFAULT_PAGE_SIZE
 from data.versions import file_digests, text_digest, versioned_dir
-from trainer.datasets.base import Dataset
+from trainer.datasets.base import Dataset, PageFolderDataset
 from trainer.models.base import PAGES
 
 MIN_PAGE_SIZE = 32
-# Glyphs kept per class of EMNIST: every drawing call carries its bank as a constant.
-GLYPHS_PER_CLASS = 300
 
 
 class PageDataset(Dataset):
@@ -83,10 +81,7 @@ class PageDataset(Dataset):
         return images[0], texts[0]
 
 
-class RealPagesDataset(PageDataset):
-    format: str  # data.pages.READERS key
-    env_var: str
-    shared_subdir: str | None = None
+class RealPagesDataset(PageFolderDataset, PageDataset):
     args = {
         "path": "",
         "page_size": DEFAULT_PAGE_SIZE,
@@ -95,22 +90,11 @@ class RealPagesDataset(PageDataset):
         "augment": False,
     }
 
-    def validate(self, args: dict) -> None:
-        super().validate(args)
-        if not 0 < args["eval_fraction"] < 1:
-            raise ValueError("dataset_args.eval_fraction must be in (0, 1)")
-
     def prepare(self, config, source: str | None, work_dir: str) -> tuple:
-        from data.lines import read_page_list
-        from data.locations import locate
         from data.pages import convert
 
         args = config.dataset_args
-        folder, how = locate(
-            args["path"] or source, self.env_var, self.shared_subdir, what=f"{self.name} folder"
-        )
-        print(f"{self.name}: reading {folder} ({how})", flush=True)
-        eval_pages = read_page_list(args["eval_pages"]) if args["eval_pages"] else ()
+        folder, eval_pages = self.locate_pages(args, source)
         kept = {key: args[key] for key in ("page_size", "eval_fraction")}
         with versioned_dir(
             Path(work_dir) / "pages",
@@ -136,20 +120,16 @@ class RealPagesDataset(PageDataset):
 class PageXmlPagesDataset(RealPagesDataset):
     name = "PageXmlPagesDataset"
     format = "pagexml"
-    env_var = "PAGEXML_DIR"
-    shared_subdir = "htr/hooker"
 
 
 class AltoPagesDataset(RealPagesDataset):
     name = "AltoPagesDataset"
     format = "alto"
-    env_var = "ALTO_DIR"
 
 
 class IamParagraphsDataset(RealPagesDataset):
     name = "IamParagraphsDataset"
     format = "iam"
-    env_var = "IAM_DIR"
 
 
 class EmnistPagesDataset(PageDataset):
@@ -200,20 +180,13 @@ def _write_synthetic_pages(glyphs: Path | None, out: Path, args: dict, sentences
     """Both splits' pages: train glyphs (EMNIST's train part) for train, test glyphs for eval."""
     from tqdm import tqdm
 
-    from data.emnist import read_emnist
     from data.pages import page_example
-    from data.sample import SAMPLE_DIR
-    from data.tfrecords import read_split, write_shards
-    from transform.line_synthesis import GlyphBank
+    from data.tfrecords import write_shards
+    from transform.line_synthesis import emnist_glyph_bank
     from transform.page_synthesis import synthetic_pages
 
     for glyph_set, split in enumerate((TRAIN_SPLIT, EVAL_SPLIT)):
-        if glyphs:
-            read = read_emnist(glyphs, "byclass", "train" if glyph_set == 0 else "test")
-            images, labels = read.images, read.labels
-        else:
-            images, labels, _ = read_split(SAMPLE_DIR, split)
-        bank = GlyphBank(images, labels, max_per_class=GLYPHS_PER_CLASS)
+        bank = emnist_glyph_bank(glyphs, split)
         count = args["num_train" if split == TRAIN_SPLIT else "num_eval"]
         pages = synthetic_pages(
             sentences, bank, count, glyph_set, args["max_length"], args["max_lines"], split

@@ -60,6 +60,16 @@ class ModelKind:
     def export(self, model, config, tf_transform_output, path: str) -> None:
         raise NotImplementedError
 
+    def read(self, model, images, config) -> dict:
+        """Kinds that read lines (LineModelKind): {"text", "confidence", "decoded"} read from
+        normalized line images [B, H, W, 1]."""
+        raise NotImplementedError
+
+    def export_for_images(self, model, config, image_spec, path: str) -> None:
+        """Kinds that read lines (LineModelKind): exports reading line images shaped like
+        `image_spec` (a tf.io.FixedLenFeature)."""
+        raise NotImplementedError
+
 
 class LineModelKind(ModelKind):
     """A model that reads a line image into text; subclasses say how (`read`)."""
@@ -69,17 +79,12 @@ class LineModelKind(ModelKind):
     def output_length(self, config) -> int:
         return config.dataset_args["max_length"]
 
-    def read(self, model, images, config) -> dict:
-        """{"text", "confidence", "decoded"} read from normalized line images [B, H, W, 1]."""
-        raise NotImplementedError
-
     def export(self, model, config, tf_transform_output, path: str) -> None:
         self.export_for_images(
             model, config, tf_transform_output.transformed_feature_spec()[IMAGE_KEY], path
         )
 
     def export_for_images(self, model, config, image_spec, path: str) -> None:
-        """Exports reading line images shaped like `image_spec` (a tf.io.FixedLenFeature)."""
         from trainer.datasets import DATASETS
         from trainer.export import export_line_model
 

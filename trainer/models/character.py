@@ -19,5 +19,5 @@ class CharacterModel(ModelKind):
         from trainer.datasets import DATASETS
         from trainer.export import export_classifier
 
-        characters = DATASETS[config.dataset].characters
+        characters = list(DATASETS[config.dataset].charset)  # CharacterDataset: its characters
         export_classifier(model, tf_transform_output, characters, path)
