@@ -287,7 +287,8 @@ def make_app(app: PredictionApp) -> Starlette:
             raise HTTPException(404)
         return FileResponse(static_files[name], headers=NO_STORE)
 
-    async def unrouted(request: Request, exc: HTTPException) -> Response:
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # registered for HTTPException only
         path = request.url.path
         if request.method not in ("GET", "HEAD"):
             message = f"no {request.method} endpoint {path}; use POST /v1/predict"

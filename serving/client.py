@@ -251,7 +251,9 @@ def main(argv=None) -> int:
             from serving import grpc_client
 
             address = args.grpc or DEFAULT_GRPC_ADDRESS
-            client = grpc_client.GrpcClient(address, args.model, args.version, args.label, args.timeout)
+            client = grpc_client.GrpcClient(
+                address, args.model, args.version, args.label, args.timeout
+            )
         with client:
             predictions = client.predict(args.images)
     except (PredictionError, ServingError, ValueError) as e:
