@@ -23,6 +23,12 @@ LIGHT_MODULES = [
     "common.push_layout",
     "common.signatures",
     "benchmarks.load_test",
+    "serving.page_regions",
+    "data.pagexml_writer",
+    "labeling.server",
+    "labeling.project",
+    "labeling.export",
+    "labeling.regions",
 ]
 
 
