@@ -34,7 +34,31 @@ def _exact_counts(reference: str, hypothesis: str) -> tuple:
     return reference == hypothesis, 1
 
 
-class _LineCombiner(beam.CombineFn):
+class _SummingCombiner(beam.CombineFn):
+    """Sums an array accumulated over the examples of the metric `key`'s model and output."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config: tfma.EvalConfig | None):
+        self._key = key
+        self._eval_config = eval_config
+
+    def _labels_predictions_weights(self, element: metric_types.StandardMetricInputs):
+        # flatten=False keeps each line or page whole (TFMA would otherwise split it into
+        # per-class pairs).
+        return metric_util.to_label_prediction_example_weight(
+            element,
+            eval_config=self._eval_config,
+            model_name=self._key.model_name,
+            output_name=self._key.output_name,
+            example_weighted=self._key.example_weighted,
+            flatten=False,
+            squeeze=False,
+        )
+
+    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
+        return np.sum(list(accumulators), axis=0)
+
+
+class _LineCombiner(_SummingCombiner):
     """Sums each line's (numerator, denominator), weighted by its example weight if asked to.
 
     In TFMA 0.47 the combiner gets one example per call (its UnbatchExtractor runs before the
@@ -49,8 +73,7 @@ class _LineCombiner(beam.CombineFn):
         line_counts: _LineCounts,
         rate: _Rate,
     ):
-        self._key = key
-        self._eval_config = eval_config
+        super().__init__(key, eval_config)
         self._line_counts = line_counts
         self._rate = rate
 
@@ -60,16 +83,7 @@ class _LineCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        # flatten=False keeps each line whole (TFMA would otherwise split it into per-class pairs).
-        for labels, predictions, weights in metric_util.to_label_prediction_example_weight(
-            element,
-            eval_config=self._eval_config,
-            model_name=self._key.model_name,
-            output_name=self._key.output_name,
-            example_weighted=self._key.example_weighted,
-            flatten=False,
-            squeeze=False,
-        ):
+        for labels, predictions, weights in self._labels_predictions_weights(element):
             labels = labels.reshape(-1, labels.shape[-1])
             predictions = predictions.reshape(len(labels), -1)
             weights = np.broadcast_to(weights.reshape(-1), len(labels))
@@ -77,9 +91,6 @@ class _LineCombiner(beam.CombineFn):
                 counts = self._line_counts(labels_to_text(label), labels_to_text(prediction))
                 accumulator += weight * np.asarray(counts, dtype=float)
         return accumulator
-
-    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
-        return np.sum(list(accumulators), axis=0)
 
     def extract_output(self, accumulator: np.ndarray) -> dict:
         return {self._key: self._rate(*accumulator)}
@@ -198,14 +209,13 @@ def class_ious(confusion: np.ndarray) -> np.ndarray:
         return intersection / union
 
 
-class _PixelCombiner(beam.CombineFn):
+class _PixelCombiner(_SummingCombiner):
     """Sums the pixel confusion matrix over examples (weighted by their example weights if asked
     to), so IoU is pooled over the whole set, not averaged over pages; `outputs` turns the
     pooled matrix into the metric's values by key."""
 
     def __init__(self, key, eval_config, classes: int, outputs: Callable[[np.ndarray], dict]):
-        self._key = key
-        self._eval_config = eval_config
+        super().__init__(key, eval_config)
         self._classes = classes
         self._outputs = outputs
 
@@ -215,20 +225,9 @@ class _PixelCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        for labels, predictions, weights in metric_util.to_label_prediction_example_weight(
-            element,
-            eval_config=self._eval_config,
-            model_name=self._key.model_name,
-            output_name=self._key.output_name,
-            example_weighted=self._key.example_weighted,
-            flatten=False,
-            squeeze=False,
-        ):
+        for labels, predictions, weights in self._labels_predictions_weights(element):
             accumulator += float(np.mean(weights)) * pixel_confusion(labels, predictions)
         return accumulator
-
-    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
-        return np.sum(list(accumulators), axis=0)
 
     def extract_output(self, accumulator: np.ndarray) -> dict:
         return self._outputs(accumulator)

@@ -7,15 +7,12 @@ evaluated by the same config beside it, so the three figures compare like for li
 
 import tensorflow as tf
 from tfx.dsl.components.common.importer import Importer
-from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.ensemble import Ensemble, LineModelSource, resolve_source
 from components.evaluator import Evaluator
-from components.pusher import Pusher
-from pipeline.pipeline import baseline_step
+from pipeline.pipeline import assemble_pipeline, baseline_step
 
 MEMBERS = ("model_a", "model_b")
 EVALUATOR = "Evaluator"  # the ensemble's (gating) Evaluator
@@ -85,25 +82,13 @@ def create_ensemble_pipeline(
     ).with_id(EVALUATOR)
     components = [*sources, examples, ensemble, *member_evaluators]
     components += [baseline, evaluator] if baseline else [evaluator]
-    if serving_model_dir:
-        components.append(
-            Pusher(
-                model=ensemble.outputs["model"],
-                model_blessing=evaluator.outputs["blessing"],
-                push_destination=pusher_pb2.PushDestination(
-                    filesystem=pusher_pb2.PushDestination.Filesystem(
-                        base_directory=serving_model_dir
-                    )
-                ),
-            )
-        )
-    return tfx_pipeline.Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
-        components=components,
+    return assemble_pipeline(
+        pipeline_name,
+        pipeline_root,
+        components,
+        pushed=(ensemble.outputs["model"], evaluator),
+        serving_model_dir=serving_model_dir,
+        metadata_path=metadata_path,
+        beam_pipeline_args=beam_pipeline_args,
         enable_cache=enable_cache,
-        metadata_connection_config=(
-            metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None
-        ),
-        beam_pipeline_args=beam_pipeline_args or [],
     )

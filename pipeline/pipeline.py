@@ -186,10 +186,36 @@ def create_pipeline(
         *([baseline_node] if baseline_node else []),
         evaluator,
     ]
+    return assemble_pipeline(
+        pipeline_name,
+        pipeline_root,
+        components,
+        pushed=(trainer.outputs["model"], evaluator),
+        serving_model_dir=serving_model_dir,
+        metadata_path=metadata_path,
+        beam_pipeline_args=beam_pipeline_args,
+        enable_cache=enable_cache,
+    )
+
+
+def assemble_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    components: list,
+    pushed: tuple,
+    serving_model_dir: str | None,
+    metadata_path: str | None,
+    beam_pipeline_args: list | None,
+    enable_cache: bool,
+) -> tfx_pipeline.Pipeline:
+    """`components`, plus with `serving_model_dir` a Pusher of `pushed` (a model channel, the
+    Evaluator that blesses it), as a pipeline on the `metadata_path` SQLite store (None: the
+    runner's own)."""
+    model, evaluator = pushed
     if serving_model_dir:
-        components.append(
+        components = components + [
             Pusher(
-                model=trainer.outputs["model"],
+                model=model,
                 model_blessing=evaluator.outputs["blessing"],
                 push_destination=pusher_pb2.PushDestination(
                     filesystem=pusher_pb2.PushDestination.Filesystem(
@@ -197,7 +223,7 @@ def create_pipeline(
                     )
                 ),
             )
-        )
+        ]
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -76,12 +76,7 @@ class GrpcClient:
     def predict(self, images: Sequence[ImageInput], version: int | None = None) -> list:
         """One Prediction per image; `version` overrides the client's version for this call."""
         encoded = encode_all(images)
-        request = predict_pb2.PredictRequest()
-        self._model_spec(request.model_spec, version)
-        request.model_spec.signature_name = SERVING_SIGNATURE
-        request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(encoded, dtype=tf.string))
-        response = self._call(self._predict, request)
-        outputs = response.outputs
+        outputs = self.predict_outputs(encoded, version)
         key = text_key(outputs.keys())
         if "confidence" not in outputs:
             raise ServingError(grpc.StatusCode.INTERNAL, "response has no confidence output", 502)
@@ -97,6 +92,16 @@ class GrpcClient:
             text = t.decode("utf-8", errors="replace")
             predictions.append(Prediction(text, float(c), character_confidences(text, row)))
         return check_count(predictions, len(encoded))
+
+    def predict_outputs(self, encoded: list, version: int | None = None, only: Sequence[str] = ()):
+        """The serving signature's outputs ({name: TensorProto}) for encoded images; `only`
+        names the outputs to compute (all when empty)."""
+        request = predict_pb2.PredictRequest()
+        self._model_spec(request.model_spec, version)
+        request.model_spec.signature_name = SERVING_SIGNATURE
+        request.output_filter.extend(only)
+        request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(encoded, dtype=tf.string))
+        return self._call(self._predict, request).outputs
 
     def status(self) -> list:
         """[{"version": int, "state": "AVAILABLE", "error": ""}, ...] for the model's versions."""

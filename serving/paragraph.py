@@ -274,21 +274,13 @@ def _grpc_detector_class():
     """GrpcClient with `predict` giving the detector's arrays: defined on first use, since the
     gRPC client's module loads TensorFlow."""
     import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
 
     from serving.client import encode_all
     from serving.grpc_client import GrpcClient
 
     class GrpcDetector(GrpcClient):
         def predict(self, images, version: int | None = None) -> list:
-            request = predict_pb2.PredictRequest()
-            self._model_spec(request.model_spec, version)
-            request.model_spec.signature_name = SERVING_SIGNATURE
-            request.output_filter.append(LINE_PROBABILITIES)
-            request.inputs[IMAGE_BYTES_INPUT].CopyFrom(
-                tf.make_tensor_proto(encode_all(images), dtype=tf.string)
-            )
-            outputs = self._call(self._predict, request).outputs
+            outputs = self.predict_outputs(encode_all(images), version, [LINE_PROBABILITIES])
             if LINE_PROBABILITIES not in outputs:
                 raise ServingError.from_http(502, f"response has no {LINE_PROBABILITIES} output")
             return list(tf.make_ndarray(outputs[LINE_PROBABILITIES]).astype(np.float32))

@@ -125,7 +125,7 @@ def test_data_anomalies_stop_the_run_naming_the_feature(tmp_path):
     )
     with pytest.raises(Exception) as raised:
         BeamDagRunner().run(pipeline)
-    cause = run_experiment._root_cause(raised.value)
+    cause = run_experiment.root_cause(raised.value)
     assert isinstance(cause, DataAnomaliesError)
     assert "split 'train': feature 'label'" in str(cause)
     assert not (tmp_path / "root" / "Transform").exists()

@@ -131,3 +131,24 @@ def test_tensorboard_logdir_has_epochs_and_hparams_of_runs_and_trials(tuned, roo
             ("_hparams_/session_start_info", "hparams"),
             ("trial/objective", "scalars"),
         }
+
+
+def test_the_tuner_works_on_the_line_detector_like_on_any_kind(tmp_path):
+    """Pages: the objective defaults to the detector's val_mean_iou (higher is better) and the
+    Trainer trains the best trial's values."""
+    config = {
+        "dataset": "EmnistPagesDataset",
+        "dataset_args": {"page_size": 32, "num_train": 8, "num_eval": 4, "max_lines": 3},
+        "model": "LineDetectorModel",
+        "network": "line_detector_fcn",
+        "network_args": {"blocks": 1, "kernel_size": 3, "dilations": [1, 2]},
+        "train_args": {"epochs": 1, "batch_size": 4},
+        "tune": {"max_trials": 2, "space": {"network_args.filters": [4, 8]}},
+    }
+    result = run(tmp_path, config, "--min-mean-iou", "0")
+    tuned = find_run(load_runs(str(tmp_path / "metadata.sqlite")), result["run_id"])
+    assert tuned.nodes["Tuner"].state == "COMPLETE"
+    trials = tuned.trials()
+    assert {t["hyperparameters"]["network_args.filters"] for t in trials} == {4, 8}
+    best = max(trials, key=lambda t: t["objective"])["hyperparameters"]
+    assert tuned.training["config"]["network_args"]["filters"] == best["network_args.filters"]

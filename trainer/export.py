@@ -97,12 +97,12 @@ def export_line_model(
     image_spec,
     path: str,
     stretch_contrast: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_batch: int = DEFAULT_MAX_BATCH,
+    **limits: int,
 ) -> None:
     """`read(images)` -> {"text", "confidence", "decoded"} is the model kind's reading of
     normalized line images shaped like `image_spec` (the transformed image feature); encoded
-    images are normalized as the dataset's Transform did (`stretch_contrast` for real scans)."""
+    images are normalized as the dataset's Transform did (`stretch_contrast` for real scans).
+    `limits`: export_image_model's max_pixels and max_batch."""
     image_height, image_width = image_spec.shape[:2]
 
     def decode(image_bytes):
@@ -114,7 +114,7 @@ def export_line_model(
             stretch_contrast=stretch_contrast,
         )
 
-    export_image_model(read, decode, model, image_spec, path, max_pixels, max_batch)
+    export_image_model(read, decode, model, image_spec, path, **limits)
 
 
 def export_image_model(

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from common.quiet import quiet
@@ -74,11 +73,9 @@ def check_examples(examples_dir: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Runs the ensemble pipeline; returns {"run_id", "nodes"} (see training.outputs)."""
-    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
     from pipeline.ensemble_pipeline import create_ensemble_pipeline
-    from training.outputs import latest_run, new_run_id, record_run
-    from training.run_experiment import DEFAULT_BEAM_ARGS, _run_pipeline
+    from training.outputs import latest_run
+    from training.run_experiment import DEFAULT_BEAM_ARGS, run_recorded
 
     dataset = DATASETS[args.dataset]
     root = Path(args.root).resolve()
@@ -96,25 +93,10 @@ def run(args: argparse.Namespace) -> dict:
         beam_pipeline_args=args.beam_arg or DEFAULT_BEAM_ARGS,
         combination=args.combination,
     )
-    run_id = new_run_id()
     described = {"model": "Ensemble", "dataset": args.dataset, "combination": args.combination}
     described["members"] = [args.model_a, args.model_b]
-    record_run(
-        metadata_path,
-        run_id,
-        {
-            "experiment": json.dumps(described),
-            "pipeline": PIPELINE_NAME,
-            "started": time.time(),
-            "status": "running",
-        },
-    )
-    outcome = {"status": "failed"}
-    try:
-        _run_pipeline(BeamDagRunner(), pipeline, run_id)
-        outcome["status"] = "complete"
-    finally:
-        record_run(metadata_path, run_id, {**outcome, "finished": time.time()})
+    experiment = {"experiment": json.dumps(described), "pipeline": PIPELINE_NAME}
+    run_id = run_recorded(pipeline, metadata_path, experiment)
     return {"run_id": run_id, "nodes": latest_run(metadata_path, run_id)}
 
 
@@ -176,9 +158,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a component failed: show its own message if it is ours
-        from training.run_experiment import _root_cause
+        from training.run_experiment import root_cause
 
-        cause = _root_cause(e)
+        cause = root_cause(e)
         if not isinstance(cause, EnsembleError):
             raise
         print(f"error: {cause}", file=sys.stderr)

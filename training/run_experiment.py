@@ -61,13 +61,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     """Runs the pipeline; returns the latest run's records (see training.outputs)."""
     config = ExperimentConfig.from_json(args.experiment_config)
-    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-
     from components.glyph_banks import run_bank_paths
     from pipeline.beam_profiles import beam_args
     from pipeline.pipeline import create_pipeline
     from pipeline.tasks import task_for
-    from training.outputs import latest_run, new_run_id, record_run
+    from training.outputs import latest_run
 
     dataset = DATASETS[config.dataset]
     root = Path(args.root).resolve()
@@ -90,27 +88,15 @@ def run(args: argparse.Namespace) -> dict:
         beam_pipeline_args=beam_args(args.beam_profile, args.beam_arg or []),
         hyperparameters=hyperparameters,
     )
-    run_id = new_run_id()
-    record_run(
+    run_id = run_recorded(
+        pipeline,
         metadata_path,
-        run_id,
         {
             "experiment": config.to_json(),
             "experiment_group": config.experiment_group,
             "pipeline": pipeline_name,
-            "started": time.time(),
-            "status": "running",
         },
     )
-    outcome = {"status": "failed"}
-    try:
-        _run_pipeline(BeamDagRunner(), pipeline, run_id)
-        outcome["status"] = "complete"
-    except Exception as e:
-        outcome["error"] = str(_root_cause(e))[:2000]
-        raise
-    finally:
-        record_run(metadata_path, run_id, {**outcome, "finished": time.time()})
     nodes = latest_run(metadata_path, run_id)
     return {
         "config": config,
@@ -121,7 +107,28 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _run_pipeline(runner, pipeline, run_id: str) -> None:
+def run_recorded(pipeline, metadata_path: str, described: dict) -> str:
+    """Runs `pipeline` with BeamDagRunner under a new run id, recording `described` with the run's
+    status, times and root error in the metadata store (see training.runs); returns the run id."""
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+    from training.outputs import new_run_id, record_run
+
+    run_id = new_run_id()
+    record_run(metadata_path, run_id, {**described, "started": time.time(), "status": "running"})
+    outcome = {"status": "failed"}
+    try:
+        run_pipeline(BeamDagRunner(), pipeline, run_id)
+        outcome["status"] = "complete"
+    except Exception as e:
+        outcome["error"] = str(root_cause(e))[:2000]
+        raise
+    finally:
+        record_run(metadata_path, run_id, {**outcome, "finished": time.time()})
+    return run_id
+
+
+def run_pipeline(runner, pipeline, run_id: str) -> None:
     """`runner.run(pipeline)`, under our run id instead of one the runner makes up (it substitutes
     only parameters still unset)."""
     from tfx.dsl.compiler import compiler, constants
@@ -234,7 +241,7 @@ def main(argv=None) -> int:
     except Exception as e:  # a component failed: show its own message, not Beam's wrapping
         from components.anomalies_gate import DataAnomaliesError
 
-        cause = _root_cause(e)
+        cause = root_cause(e)
         if not isinstance(cause, DataAnomaliesError):
             raise
         print(f"error: {cause}", file=sys.stderr)
@@ -243,7 +250,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _root_cause(error: BaseException) -> BaseException:
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost cause of `error`: a component's own exception, not Beam's wrapping."""
     cause: BaseException | None = error
     while cause is not None:
         error, cause = cause, cause.__cause__ or cause.__context__
