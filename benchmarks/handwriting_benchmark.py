@@ -145,7 +145,7 @@ def main(argv=None) -> None:
         default=1.0,
         help="blessing: CER increase allowed over the root's last blessed model",
     )
-    parser.add_argument("--png", default="docs/images/handwriting_predictions.png")
+    parser.add_argument("--png", default="artifacts/handwriting_predictions.png")
     args = parser.parse_args(argv)
     if not Path(args.data_dir).is_dir():
         parser.error(f"--data-dir {args.data_dir} does not exist (set PAGEXML_DIR)")
